@@ -1,0 +1,1 @@
+"""rlvr engine: config, models, rollout, advantages, losses, training loop."""

@@ -1,0 +1,50 @@
+"""The grader contract: what a grader is given and what it returns.
+
+A grader scores a batch of completions against the reference fields of their examples. It is pure (no torch,
+no global state) and never raises on model output: bad output is `Grade(score=0.0, error="...")`.
+
+    from graders import Sample, Grade
+    Sample(completion="The answer is 42.", reference={"answer": "42"})
+    Grade(score=1.0, correct=True)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One completion to grade. `reference` holds the example's reference fields (`answer`, `tests`, ...)."""
+
+    completion: str
+    reference: Mapping[str, Any] = field(default_factory=dict)
+    prompt: str = ""
+
+
+@dataclass
+class Grade:
+    """A grader's verdict on one sample.
+
+    score: the reward term's value (usually in [0, 1]).
+    correct: whether the answer is right, or None where the grader does not judge correctness (format, length).
+    metrics: named sub-scores, logged per term.
+    error: why the sample could not be graded normally (`timeout`, `no_answer`, `missing_reference:answer`...).
+    """
+
+    score: float
+    correct: bool | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+class Grader(Protocol):
+    """A named, batched grader. `Params` is a pydantic model with extra="forbid" (validated at config load)."""
+
+    name: str
+    description: str
+    Params: type[BaseModel]
+
+    def grade(self, samples: Sequence[Sample], params: BaseModel) -> list[Grade]: ...
