@@ -21,7 +21,10 @@ naming the field and the fields the first row does have.
 
 Prompt options: `prompt_template` ("...{prompt}...") rewrites a string prompt, or the last user message of a
 chat prompt; `system_prompt` turns a string prompt into system + user messages, and is put in front of chat
-prompts that have no system message. Not covered: Hugging Face hub datasets, field paths into nested objects.
+prompts that have no system message.
+
+Not covered: Hugging Face hub datasets, field paths into nested objects, files larger than memory (all rows
+are read when the task is built). Relative paths are relative to the working directory.
 """
 from __future__ import annotations
 
@@ -97,7 +100,7 @@ def read_rows(path: Path) -> list[tuple[int, Any]]:
 
 def prompt_key(prompt: Any) -> str:
     """A stable digest of a row's raw prompt: the split key, and what eval_path overlap is checked on."""
-    return hashlib.sha256(json.dumps(prompt, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 def in_eval(key: str, fraction: float) -> bool:
@@ -134,6 +137,8 @@ def format_prompt(raw: str | list[Any], params: JsonlParams) -> Prompt:
     """Apply prompt_template and system_prompt to a row's prompt (see the module docstring)."""
     template, system = params.prompt_template, params.system_prompt
     if isinstance(raw, str):
+        if not raw.strip():
+            raise BadRow(f"field {params.prompt_field!r} is an empty string")
         return build_prompt(raw if template is None else template.format(prompt=raw), system)
     messages = chat_messages(raw, params.prompt_field)
     if template is not None:
@@ -237,14 +242,15 @@ class JsonlTask:
 
     def _no_usable_rows(self, file: str, param: str, rows: list[Any], first: str) -> str:
         p = self.params
-        required = [p.prompt_field, *([p.answer_field] if p.answer_field else []), *p.reference_fields]
+        required = [("prompt_field", p.prompt_field), ("answer_field", p.answer_field)]
+        required += [("reference_fields", field) for field in p.reference_fields]
         objects = [row for row in rows if isinstance(row, dict)]
-        for field in required:
-            if objects and not any(field in row for row in objects):
+        for setting, field in required:
+            if field is not None and objects and not any(field in row for row in objects):
                 present = ", ".join(repr(k) for k in objects[0]) or "none"
                 return (
                     f"task {self.name!r}: no row of {file} (params.{param}) has the field {field!r}; "
-                    f"the first row has: {present}. Set the matching *_field param to one of these."
+                    f"the first row has: {present}. Set params.{setting} to the field that holds it."
                 )
         return f"task {self.name!r}: no usable row in {file} (params.{param}); first problem: {first}"
 

@@ -26,6 +26,7 @@ def build(kind: str, seed: int = 0, name: str | None = None, **params):
 def test_arithmetic_is_deterministic_in_seed_and_index():
     a, b, c = build("arithmetic", seed=1), build("arithmetic", seed=1), build("arithmetic", seed=2)
     first = [a.train_example(i) for i in range(50)]
+    assert all(isinstance(e, Example) and e.task == "arithmetic" for e in first)
     assert first == [b.train_example(i) for i in range(50)]
     assert [a.train_example(i) for i in reversed(range(50))] == first[::-1]  # no hidden cursor
     assert [c.train_example(i).prompt for i in range(50)] != [e.prompt for e in first]
@@ -171,15 +172,16 @@ def test_jsonl_bad_rows_are_skipped_and_counted(tmp_path, caplog):
         {"prompt": 5, "answer": "1"},
         {"prompt": "bool", "answer": True},
         {"prompt": [{"role": "user"}], "answer": "1"},
+        {"prompt": " ", "answer": "1"},
         {"prompt": "ok2", "answer": 2.5},
     ]
     with caplog.at_level(logging.WARNING):
         task = build("jsonl", path=write_jsonl(tmp_path / "d.jsonl", rows))
-    assert task.skipped == 6
+    assert task.skipped == 7
     assert task.skip_reasons[0].endswith("d.jsonl:2: missing field 'answer'") and len(task.skip_reasons) == 5
     assert sorted(task.train_example(i).reference["answer"] for i in range(2)) == ["1", "2.5"]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "skipped 6" in warnings[0].getMessage()
+    assert len(warnings) == 1 and "skipped 7" in warnings[0].getMessage()
 
 
 def test_jsonl_missing_file_names_path_and_param(tmp_path):
