@@ -1,0 +1,79 @@
+"""Find the final answer in a completion, and read plain numbers. Shared by the math, number and exact graders.
+
+Why: small models write answers as `\\boxed{42}`, `<answer>42</answer>`, `The final answer is 42.` or
+`#### 42`; graders must read the same span the same way. This is text scanning (brace matching, anchors),
+not LaTeX parsing: the math grader hands the span to math-verify.
+
+    >>> final_answer("so x = 3. The final answer is $\\\\frac{1}{2}$.")
+    '$\\\\frac{1}{2}$.'
+    >>> boxed("\\\\boxed{1} or \\\\boxed{\\\\frac{2}{3}}")
+    ['1', '\\\\frac{2}{3}']
+    >>> parse_number("1,234.5"), parse_number("-3/4"), parse_number("x+1")
+    (1234.5, -0.75, None)
+
+Not covered: answers split across several boxes, numbers written in words ("forty-two").
+"""
+from __future__ import annotations
+
+import re
+
+BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+ANCHOR = re.compile(r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*(.+)", re.IGNORECASE)
+GSM8K_ANCHOR = re.compile(r"####\s*(.+)")
+NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+"
+NUMBER_RE = re.compile(NUMBER)
+FRACTION = re.compile(rf"^({NUMBER})\s*/\s*({NUMBER})$")
+DECORATION = re.compile(r"^[\s$]*(?:\\\(|\\\[)?\s*|\s*(?:\\\)|\\\])?[\s$.]*$")
+
+
+def boxed(text: str) -> list[str]:
+    """Contents of every \\boxed{...} / \\fbox{...}, braces matched; an unclosed box is ignored."""
+    out = []
+    for match in BOXED.finditer(text):
+        depth, start = 1, match.end()
+        for i in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                out.append(text[start:i])
+                break
+    return out
+
+
+def final_answer(text: str) -> str | None:
+    """The span holding the final answer: last <answer> tag, else last box, else `####`/"answer is" line."""
+    tags = ANSWER_TAG.findall(text)
+    if tags:
+        inner = tags[-1]
+        return boxed(inner)[-1] if boxed(inner) else inner.strip()
+    boxes = boxed(text)
+    if boxes:
+        return boxes[-1]
+    for anchor in (GSM8K_ANCHOR, ANCHOR):
+        lines = [m.group(1) for m in anchor.finditer(text)]
+        if lines:
+            return lines[-1].strip()
+    return None
+
+
+def strip_decoration(span: str) -> str:
+    """Remove math delimiters, a trailing full stop and surrounding space: `$42$.` -> `42`."""
+    return DECORATION.sub("", span)
+
+
+def parse_number(text: str) -> float | None:
+    """A plain number (thousands separators, decimals, a/b fractions), else None. `text` must be only that."""
+    text = text.strip().replace("\\!", "").replace("{,}", ",")
+    if NUMBER_RE.fullmatch(text):
+        return float(text.replace(",", ""))
+    fraction = FRACTION.match(text)
+    if fraction:
+        den = float(fraction.group(2).replace(",", ""))
+        return float(fraction.group(1).replace(",", "")) / den if den else None
+    return None
+
+
+def last_number(text: str) -> float | None:
+    """The last number written anywhere in `text`."""
+    numbers = NUMBER_RE.findall(text)
+    return float(numbers[-1].replace(",", "")) if numbers else None

@@ -1,0 +1,168 @@
+"""The `math` grader: is the completion's final answer mathematically equal to the reference `answer`?
+
+Built on math-verify (LaTeX/expression parsing and sympy comparison); this module adds what a training run
+needs around it:
+- answer extraction: `<answer>...</answer>` tags (math-verify alone misses them), then math-verify's own
+  extraction (`\\boxed{}`, "final answer is", last expression);
+- hedging is wrong: several different boxed/tagged answers, or a list of candidates where the reference is
+  one value, score 0 with `error="hedging"` (the reward-hacking monitor counts these);
+- a strict set/interval check: math-verify reads `(1,2)` as an open interval and calls it equal to `\\{1,2\\}`;
+  in strict mode a finite set never equals an interval;
+- a fast path for plain numbers (most GSM8K-style answers) that skips sympy entirely;
+- input guards: non-string, empty, over-long or absurdly nested completions get a specific error.
+math-verify's signal.alarm timeouts are switched off (they fail outside the main thread): run this grader
+through graders.pool / RewardScorer, whose hard timeout covers every input.
+
+    >>> from graders import Sample
+    >>> math_grader(Sample("So $x=\\\\frac{2}{4}$, i.e. \\\\boxed{0.5}", {"answer": "\\\\frac{1}{2}"}))
+    Grade(score=1.0, correct=True, metrics={}, error=None)
+    >>> math_grader(Sample("\\\\boxed{3} or maybe \\\\boxed{4}", {"answer": "4"})).error
+    'hedging'
+
+Not covered: answers in words ("seven"), multiple-choice letters (use `exact`), proofs.
+"""
+from __future__ import annotations
+
+import logging
+import math as pymath
+from functools import lru_cache
+from typing import Literal, Mapping
+
+import sympy
+from latex2sympy2_extended import NormalizationConfig
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+from pydantic import BaseModel, ConfigDict, Field
+
+from graders import extract
+from graders.base import Grade, Sample
+from graders.function import grader
+
+logging.getLogger("math_verify").setLevel(logging.ERROR)  # "timeout disabled" notices: the pool times out
+
+
+class Params(BaseModel):
+    """Options of the `math` grader."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    answer_field: str = Field("answer", description="Reference field holding the gold answer (LaTeX or plain).")
+    strict: bool = Field(True, description="Variables must match and sets never equal tuples or intervals; "
+                                           "False matches variables by position and sets with tuples.")
+    precision: int = Field(6, ge=0, le=15, description="Decimal places to which numbers must agree.")
+    units: Literal["ignore", "keep"] = Field("ignore", description="'ignore': `5\\text{ cm}` equals 5; "
+                                                                   "'keep': units are part of the answer.")
+    percent: Literal["lenient", "value"] = Field(
+        "lenient", description="'lenient': 50\\% equals 50 and 0.5; 'value': a percentage is its value "
+                               "(50\\% equals 0.5, not 50).")
+    hedging: bool = Field(True, description="Score 0 (error 'hedging') when the completion gives several "
+                                            "different final answers or a list where one value is expected.")
+    max_chars: int = Field(100_000, gt=0, description="Longer completions score 0 with 'completion_too_long'.")
+    max_depth: int = Field(200, gt=0, description="Deeper bracket nesting scores 0 with 'too_deeply_nested'.")
+
+
+@lru_cache(maxsize=16)
+def _configs(units: str) -> tuple:
+    latex = LatexExtractionConfig(normalization_config=NormalizationConfig(
+        basic_latex=True, units=units == "ignore", malformed_operators=True, nits=True, boxed="all",
+        equations=False))
+    return latex, ExprExtractionConfig()
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str, units: str, percent: str) -> tuple:
+    if percent == "value":
+        text = text.replace("\\%", "/100").replace("%", "/100")
+    return tuple(parse(text, extraction_config=_configs(units), parsing_timeout=None))
+
+
+def _parse_gold(gold: str, params: Params) -> tuple:
+    span = extract.final_answer(gold) or gold
+    wrapped = span if "$" in span or "\\(" in span or "\\[" in span else f"${span}$"
+    return _parse(wrapped, params.units, params.percent)
+
+
+def _equal(gold: tuple, pred: tuple, params: Params) -> bool:
+    if params.strict and _set_vs_interval(gold, pred):
+        return False
+    return verify(list(gold), list(pred), float_rounding=params.precision, strict=params.strict,
+                  timeout_seconds=None)
+
+
+def _set_vs_interval(gold: tuple, pred: tuple) -> bool:
+    """True when one side is a finite set and the other an interval: never equal in strict mode."""
+    def kinds(side: tuple) -> tuple[bool, bool]:
+        return (any(isinstance(x, sympy.FiniteSet) for x in side), any(isinstance(x, sympy.Interval) for x in side))
+
+    (gold_set, gold_interval), (pred_set, pred_interval) = kinds(gold), kinds(pred)
+    return (gold_set and not gold_interval and pred_interval and not pred_set) or (
+        gold_interval and not gold_set and pred_set and not pred_interval)
+
+
+def _is_scalar(parsed: tuple) -> bool:
+    first = parsed[0] if parsed else None
+    return isinstance(first, sympy.Basic) and not isinstance(first, (sympy.Set, sympy.Tuple, sympy.MatrixBase))
+
+
+def _is_candidate_list(parsed: tuple) -> bool:
+    first = parsed[0] if parsed else None
+    return isinstance(first, (sympy.FiniteSet, sympy.Tuple)) and len(first.args) > 1
+
+
+def _hedges(completion: str, pred: tuple, gold: tuple, params: Params) -> bool:
+    """Several different final answers, or a list of candidates where the reference is a single value."""
+    finals = extract.boxed(completion) + extract.ANSWER_TAG.findall(completion)
+    distinct = list(dict.fromkeys(f.strip() for f in finals))
+    if len(distinct) > 1:
+        parsed = [_parse(f"${d}$", params.units, params.percent) for d in distinct]
+        if any(p and not verify(list(parsed[0]), list(p), timeout_seconds=None) for p in parsed[1:]):
+            return True
+    return _is_scalar(gold) and _is_candidate_list(pred)
+
+
+def _check_input(sample: Sample, params: Params) -> str | None:
+    completion = sample.completion
+    if not isinstance(completion, str):
+        return f"completion_not_string:{type(completion).__name__}"
+    if not completion.strip():
+        return "empty_completion"
+    if len(completion) > params.max_chars:
+        return "completion_too_long"
+    gold = sample.reference.get(params.answer_field) if isinstance(sample.reference, Mapping) else None
+    if gold is None or (isinstance(gold, str) and not gold.strip()):
+        return f"missing_reference:{params.answer_field}"
+    depth = deepest = 0
+    for char in completion:
+        if char in "({[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")}]":
+            depth -= 1
+    return "too_deeply_nested" if deepest > params.max_depth else None
+
+
+@grader("math", params=Params, normalize=str.strip,
+        description="Mathematical equivalence of the final answer with `answer` (math-verify, hedging-aware)")
+def math_grader(sample: Sample, params: Params) -> Grade:
+    """Grade one sample (no timeout here: the pool provides it)."""
+    error = _check_input(sample, params)
+    if error:
+        return Grade(0.0, correct=False, error=error)
+    completion, gold_text = sample.completion, str(sample.reference[params.answer_field])
+    gold_span = extract.final_answer(gold_text) or gold_text
+    pred_span = extract.final_answer(completion)
+    gold_number = extract.parse_number(extract.strip_decoration(gold_span))
+    pred_number = extract.parse_number(extract.strip_decoration(pred_span)) if pred_span else None
+    single_final = len(set(extract.boxed(completion) + extract.ANSWER_TAG.findall(completion))) <= 1
+    if gold_number is not None and pred_number is not None and (single_final or not params.hedging):
+        ok = pymath.isclose(gold_number, pred_number, rel_tol=1e-9, abs_tol=10.0 ** -params.precision)
+        return Grade(float(ok), correct=ok)
+    gold = _parse_gold(gold_text, params)
+    if not gold:
+        return Grade(0.0, correct=False, error="unparseable_reference")
+    tags = extract.ANSWER_TAG.findall(completion)
+    pred = _parse(tags[-1] if tags else completion, params.units, params.percent)
+    if not pred:
+        return Grade(0.0, correct=False, error="no_answer")
+    if params.hedging and _hedges(completion, pred, gold, params):
+        return Grade(0.0, correct=False, error="hedging")
+    ok = _equal(gold, pred, params)
+    return Grade(float(ok), correct=ok)
