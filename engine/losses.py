@@ -1,0 +1,196 @@
+"""Per-token policy-gradient losses, KL penalties and loss aggregation for GRPO-style training.
+
+Pure functions over tensors and floats (no I/O, no config, no devices, no dtype choices: they compute in the
+dtype they are given; the trainer decides, e.g. fp32 logits for log-probs). Shapes: N sequences (B*G
+completions), T completion tokens, V vocabulary.
+
+Formulas and where they come from:
+
+  clipped_surrogate   ratio = exp(logp - old_logp)
+                      loss  = max(-A * ratio, -A * clip(ratio, 1 - clip_low, 1 + clip_high))
+                      PPO's clipped objective (Schulman et al. 2017, arXiv:1707.06347) as GRPO uses it per token
+                      (Shao et al. 2024, arXiv:2402.03300). clip_high > clip_low is DAPO's "clip-higher" (Yu et
+                      al. 2025, arXiv:2503.14476), which lets low-probability tokens grow and keeps entropy up.
+                      dual clip c > 1 (Ye et al. 2020, "Mastering Complex Control in MOBA Games", arXiv:1912.09729):
+                      where A < 0, loss = min(loss, -A * c), which bounds the loss when ratio >> 1.
+  kl_penalty          per-token estimates of KL(pi || pi_ref) from samples of pi, with log_ratio = logp - ref_logp
+                      (Schulman 2020, "Approximating KL Divergence", http://joschu.net/blog/kl-approx.html):
+                      k1 = log_ratio                          unbiased, high variance, can be negative
+                      k2 = 0.5 * log_ratio ** 2               biased, low variance, >= 0
+                      k3 = exp(-log_ratio) - 1 + log_ratio    unbiased, low variance, >= 0 (GRPO's choice, eq. 4)
+  entropy_from_logits H = logsumexp(z) - sum_v softmax(z)_v * z_v, with z shifted so that max_v z_v = 0
+  token_logprobs      log pi(y_t) = z_t[y_t] - logsumexp(z_t)
+  aggregate_loss      token-mean               sum(l * m) / sum(m)                  (DAPO's token-level loss)
+                      seq-mean-token-mean      mean_i (sum_t l*m / sum_t m)          (GRPO paper, eq. 3)
+                      seq-mean-token-sum-norm  sum(l * m) / (N * norm_len)          (Dr. GRPO, arXiv:2503.20783)
+                      The mode names are verl's (`loss_agg_mode`).
+
+Numerical guards (documented deviations from the bare formulas):
+  - clipped_surrogate clamps logp - old_logp to [-20, 20] before exp (as verl does). A ratio that overflows to
+    inf gives NaN gradients even on clipped tokens (0 * inf in backward). A token beyond the guard gets no
+    gradient and is reported in the clipped mask; within it (ratio in [2e-9, 4.8e8]) the formula is exact.
+  - kl_penalty's k3 clamps log_ratio to [-20, 20] (in both terms, so k3 stays >= 0) before exp; beyond it the
+    estimate is constant and its gradient zero.
+  - entropy_from_logits accepts -inf logits (masked vocabulary entries); they contribute zero.
+  - aggregate_loss ignores whatever per_token holds at masked positions, NaN and inf included.
+
+What is not covered: value-function (critic) losses and GAE, sequence-level ratios (GSPO), importance
+correction between the sampler and the trainer (truncated IS for vLLM/trainer mismatch), entropy bonuses as a
+loss term (entropy_from_logits only measures), and the choice of estimator for the KL *gradient*: used as a
+loss on-policy, k2 gives an unbiased gradient of KL(pi || pi_ref), k1 a zero-mean one, and k3 the gradient of
+the reverse direction KL(pi_ref || pi) (Tang & Munos 2025, arXiv:2506.09477). Old log-probs, advantages and
+reference log-probs are treated as constants (detached).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+KL_ESTIMATORS = ("k1", "k2", "k3")
+
+_LOG_RATIO_LIMIT = 20.0
+
+
+def clipped_surrogate(
+    logp: Tensor,
+    old_logp: Tensor,
+    advantages: Tensor,
+    clip_low: float,
+    clip_high: float,
+    dual_clip: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """PPO/GRPO clipped surrogate per token, to be minimised.
+
+    logp, old_logp (N, T): per-token log-probs of the sampled tokens under the current / sampling policy.
+    advantages (N,) (one per sequence, broadcast over tokens) or (N, T).
+    Returns (loss (N, T), clipped (N, T) bool): clipped marks tokens whose gradient a clip cut to zero.
+
+    >>> loss, clipped = clipped_surrogate(torch.tensor([[1.0]]), torch.tensor([[0.0]]), torch.tensor([1.0]), 0.2, 0.2)
+    >>> loss, clipped   # ratio e clipped to 1.2 gives -1.2 * A
+    (tensor([[-1.2000]]), tensor([[True]]))
+    """
+    if logp.dim() != 2:
+        raise ValueError(f"logp must be (N, T), got shape {tuple(logp.shape)}")
+    if old_logp.shape != logp.shape:
+        raise ValueError(f"old_logp shape {tuple(old_logp.shape)} != logp shape {tuple(logp.shape)}")
+    if advantages.shape not in (logp.shape[:1], logp.shape):
+        raise ValueError(
+            f"advantages must be (N,) or (N, T) = {tuple(logp.shape[:1])} or {tuple(logp.shape)}, "
+            f"got {tuple(advantages.shape)}"
+        )
+    if not 0 <= clip_low < 1:
+        raise ValueError(f"clip_low must be in [0, 1) so that 1 - clip_low > 0, got {clip_low}")
+    if clip_high < 0:
+        raise ValueError(f"clip_high must be >= 0, got {clip_high}")
+    if dual_clip is not None and dual_clip <= 1:
+        raise ValueError(f"dual_clip must be > 1 (Ye et al. use 3), or None to turn it off; got {dual_clip}")
+
+    adv = advantages.detach()  # (N,) or (N, T)
+    if adv.dim() == 1:
+        adv = adv.unsqueeze(1)  # (N, 1) broadcasts over T
+    log_ratio = logp - old_logp.detach()  # (N, T)
+    ratio = torch.exp(log_ratio.clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT))  # (N, T)
+    unclipped = -adv * ratio  # (N, T)
+    clipped = -adv * ratio.clamp(1 - clip_low, 1 + clip_high)  # (N, T)
+    loss = torch.maximum(unclipped, clipped)  # (N, T)
+    cut = ((adv > 0) & (ratio > 1 + clip_high)) | ((adv < 0) & (ratio < 1 - clip_low))  # (N, T)
+    if dual_clip is not None:
+        bound = -adv * dual_clip  # (N, 1) or (N, T)
+        loss = torch.where(adv < 0, torch.minimum(loss, bound), loss)  # (N, T)
+        cut = cut | ((adv < 0) & (ratio > dual_clip))  # (N, T)
+    cut = cut | (log_ratio.detach().abs() > _LOG_RATIO_LIMIT)  # (N, T)
+    return loss, cut
+
+
+def kl_penalty(logp: Tensor, ref_logp: Tensor, estimator: str) -> Tensor:
+    """Per-token estimate of KL(pi || pi_ref) from tokens sampled from pi: (N, T), (N, T) -> (N, T).
+
+    >>> kl_penalty(torch.tensor([[-1.0]]), torch.tensor([[-2.0]]), "k1")
+    tensor([[1.]])
+    """
+    if estimator not in KL_ESTIMATORS:
+        raise ValueError(f"unknown KL estimator {estimator!r}; valid: {', '.join(KL_ESTIMATORS)}")
+    if logp.shape != ref_logp.shape:
+        raise ValueError(f"ref_logp shape {tuple(ref_logp.shape)} != logp shape {tuple(logp.shape)}")
+    log_ratio = logp - ref_logp.detach()  # (N, T)
+    if estimator == "k1":
+        return log_ratio  # (N, T)
+    if estimator == "k2":
+        return 0.5 * log_ratio**2  # (N, T)
+    log_ratio = log_ratio.clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)  # (N, T)
+    return torch.exp(-log_ratio) - 1 + log_ratio  # (N, T)
+
+
+def entropy_from_logits(logits: Tensor) -> Tensor:
+    """Entropy (nats) of softmax(logits) over the last dimension: (N, T, V) -> (N, T).
+
+    >>> entropy_from_logits(torch.zeros(1, 1, 4))   # uniform over 4: log 4
+    tensor([[1.3863]])
+    """
+    if logits.dim() != 3:
+        raise ValueError(f"logits must be (N, T, V), got shape {tuple(logits.shape)}")
+    z = logits.clamp_min(torch.finfo(logits.dtype).min)  # (N, T, V) -inf -> finite, its prob stays 0
+    z = z - z.amax(dim=-1, keepdim=True).detach()  # (N, T, V) max 0: no cancellation between two big terms
+    probs = torch.softmax(z, dim=-1)  # (N, T, V)
+    return torch.logsumexp(z, dim=-1) - (probs * z).sum(dim=-1)  # (N, T)
+
+
+def token_logprobs(logits: Tensor, tokens: Tensor) -> Tensor:
+    """Log-probs of the given tokens: logits (N, T, V) with logits[:, t] predicting tokens[:, t] -> (N, T).
+
+    Computed as gather - logsumexp, never materialising a (N, T, V) log-softmax.
+
+    >>> token_logprobs(torch.log(torch.tensor([[[0.25, 0.75]]])), torch.tensor([[1]]))   # log 0.75
+    tensor([[-0.2877]])
+    """
+    if logits.dim() != 3:
+        raise ValueError(f"logits must be (N, T, V), got shape {tuple(logits.shape)}")
+    if tokens.shape != logits.shape[:2]:
+        raise ValueError(
+            f"tokens shape {tuple(tokens.shape)} != logits (N, T) {tuple(logits.shape[:2])}; "
+            "shift logits so that logits[:, t] predicts tokens[:, t]"
+        )
+    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
+        raise ValueError(f"tokens must be integer ids, got dtype {tokens.dtype}")
+    V = logits.shape[-1]
+    if tokens.numel() and (tokens.min() < 0 or tokens.max() >= V):
+        raise ValueError(
+            f"token ids must be in [0, {V}), got min {int(tokens.min())} max {int(tokens.max())}; "
+            "replace ignore-index padding (e.g. -100) by a real id and mask it out"
+        )
+    picked = logits.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)  # (N, T)
+    return picked - torch.logsumexp(logits, dim=-1)  # (N, T)
+
+
+def aggregate_loss(per_token: Tensor, mask: Tensor, mode: str, norm_len: int | None = None) -> Tensor:
+    """Reduce a per-token loss (N, T) to a scalar over the tokens where mask (N, T) is 1.
+
+    norm_len is used only by seq-mean-token-sum-norm (e.g. the max new tokens). An all-zero mask gives a zero
+    that is still connected to per_token, so backward() runs and yields zero gradients.
+
+    >>> aggregate_loss(torch.tensor([[1.0, 3.0], [5.0, 7.0]]), torch.tensor([[1, 1], [1, 0]]), "token-mean")
+    tensor(3.)
+    """
+    if mode not in AGGREGATIONS:
+        raise ValueError(f"unknown loss aggregation {mode!r}; valid: {', '.join(AGGREGATIONS)}")
+    if per_token.dim() != 2:
+        raise ValueError(f"per_token must be (N, T), got shape {tuple(per_token.shape)}")
+    if mask.shape != per_token.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} != per_token shape {tuple(per_token.shape)}")
+    if mode == "seq-mean-token-sum-norm" and (norm_len is None or norm_len < 1):
+        raise ValueError(f"seq-mean-token-sum-norm needs norm_len >= 1 (e.g. max new tokens), got {norm_len}")
+
+    m = mask.to(per_token.dtype)  # (N, T)
+    masked = torch.where(m != 0, per_token * m, torch.zeros_like(per_token))  # (N, T) garbage off-mask -> 0
+    if mode == "token-mean":
+        count = m.sum()  # ()
+        return masked.sum() / torch.where(count > 0, count, torch.ones_like(count))  # ()
+    if mode == "seq-mean-token-sum-norm":
+        return masked.sum() / (per_token.shape[0] * norm_len)  # ()
+    counts = m.sum(dim=1)  # (N,)
+    has_tokens = counts > 0  # (N,)
+    seq_means = masked.sum(dim=1) / torch.where(has_tokens, counts, torch.ones_like(counts))  # (N,)
+    n_seqs = has_tokens.sum().clamp_min(1)  # ()
+    return seq_means.sum() / n_seqs  # ()
