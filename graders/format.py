@@ -1,8 +1,8 @@
 """The `format` grader: does the completion have the required shape (tags, a boxed answer)?
 
 Each listed tag must appear exactly once as `<tag>...</tag>` with non-empty content, in the listed order;
-with `boxed=True` a `\\boxed{...}` must follow the last tag. Score 1.0 when every requirement holds, or the
-fraction that holds with `partial=True`; each requirement is also reported as a metric.
+with `boxed=True` a `\\boxed{...}` must come inside or after the last tag. Score 1.0 when every requirement
+holds, or the fraction that holds with `partial=True`; each requirement is also reported as a metric.
 
     >>> from graders import Sample
     >>> format_grader(Sample("<think>2+2 is 4</think> so \\\\boxed{4}")).score
@@ -28,7 +28,7 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     tags: tuple[str, ...] = Field(("think",), description="Tags that must each appear once, in this order.")
-    boxed: bool = Field(True, description="Require a \\boxed{...} answer after the last tag.")
+    boxed: bool = Field(True, description="Require a \\boxed{...} answer in or after the last tag.")
     partial: bool = Field(False, description="Score the fraction of requirements met instead of all-or-nothing.")
 
 
@@ -40,7 +40,7 @@ def _checks(text: str, params: Params) -> dict[str, float]:
         match = pattern.search(text, position)
         ok = len(found) == 1 and match is not None and bool(match.group(1).strip())
         checks[f"tag:{tag}"] = float(ok)
-        position = match.end() if match else position
+        position = match.start(1) if match else position
     if params.boxed:
         checks["boxed"] = float(bool(extract.boxed(text[position:])))
     return checks

