@@ -77,7 +77,11 @@ def send(fd, obj):
 
 # ------------------------------------------------------------------------------------ plain-value codec
 def encode(x, handle):
-    """Tagged JSON for plain values; `handle(x)` turns anything else into a {"r": id} reference."""
+    """Tagged JSON for plain values; `handle(x)` turns anything else into a {"r": id} reference.
+
+    Instances of subclasses of plain types (Counter, namedtuple, IntEnum...) are sent as their base type's value:
+    the tester only ever sees plain values, so a subclass's own __eq__ never runs on the trusted side.
+    """
     t = type(x)
     if x is None or t is bool or t is int or t is float or t is str:
         return x
@@ -93,7 +97,19 @@ def encode(x, handle):
         return {"b": x.hex()}
     if t is complex:
         return {"c": [x.real, x.imag]}
+    for base, unwrap in UNWRAP:
+        if isinstance(x, base):
+            value = unwrap(x)
+            return encode(value, handle) if type(value) is base else handle(x)
     return handle(x)
+
+
+UNWRAP = (
+    (int, int.__int__), (float, float.__float__), (str, str.__str__),
+    (list, lambda x: list(list.__iter__(x))), (tuple, lambda x: tuple(tuple.__iter__(x))),
+    (dict, lambda x: dict(dict.items(x))), (set, lambda x: set(set.__iter__(x))),
+    (frozenset, lambda x: frozenset(frozenset.__iter__(x))),
+)
 
 
 def decode(x, resolve):
@@ -385,9 +401,12 @@ def run_assert(tests, link, verdict):
     if tests.get("prompt"):
         exec(compile(tests["prompt"], "prompt.py", "exec"), namespace)
     tree = ast.parse(tests["test"])
+    stdlib = getattr(sys, "stdlib_module_names", ())
     for name in {n.id for n in ast.walk(tree) if type(n) is ast.Name}:
-        if name not in namespace and not hasattr(builtins, name):
-            namespace[name] = RemoteFunction(link, name)
+        if name in namespace or hasattr(builtins, name):
+            continue
+        # A module the solution imported and the test uses (MBPP's `sys.getsizeof`): the tester's own copy.
+        namespace[name] = __import__(name) if name in stdlib else RemoteFunction(link, name)
     entry_point = tests.get("entry_point")
     if entry_point:
         namespace[entry_point] = RemoteFunction(link, entry_point)
