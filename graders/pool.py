@@ -7,7 +7,8 @@ own) only work in the main thread, and a thread cannot be killed. A process can.
 How: each worker is a process in its own process group, fed one job at a time over a pipe (a job is one call
 `grader.grade(samples, params)`; built-in graders get one sample per job). The dispatcher waits on the pipes
 with a deadline; a worker past its deadline is killed with its whole process group and replaced, its job gets
-`Grade(0.0, error="timeout")`, and the other workers carry on. A worker that dies (segfault, out of memory)
+`Grade(0.0, error="timeout")`, and the other workers carry on. (The clock restarts once after a worker
+first imports a grader: import time is not grading time.) A worker that dies (segfault, out of memory)
 gives `error="worker_crashed: ..."` the same way. Workers are forked from a forkserver that has already
 imported the built-in graders, so a replacement is ready in milliseconds and never inherits the trainer's
 threads or CUDA state, and without re-running the parent's main script. `run()` may be called from any
@@ -95,6 +96,7 @@ def _worker_main(conn: Connection, memory_mb: int) -> None:
             if key not in loaded:
                 grader = registry.load(job.ref, job.name)
                 loaded[key] = (grader, grader.Params.model_validate_json(job.params_json))
+                conn.send(("loaded", job_id))  # importing a grader is not grading: the clock restarts
             grader, params = loaded[key]
             grades = list(grader.grade(list(job.samples), params))
             if len(grades) != len(job.samples) or not all(isinstance(g, Grade) for g in grades):
@@ -211,6 +213,8 @@ class WorkerPool:
         if message is not None:
             if message[0] == "ready":
                 w.ready, self._start_failures = True, 0
+            elif message[0] == "loaded":
+                w.deadline = time.monotonic() + self.timeout_s
             elif message[0] == w.job:
                 results[w.job], w.job = message[1], None
             return
