@@ -1,0 +1,93 @@
+"""Checkpoints that a killed run resumes from exactly.
+
+    runs/<name>/checkpoints/step-000020/
+        hf/                   the policy, Hugging Face format (safetensors) + tokenizer: loadable on its own
+        ds/                   DeepSpeed state: module, optimizer, LR schedule (per rank under ZeRO)
+        trainer_state.json    step, data-mixture cursor, counters
+        rng-rank<r>.pt        python / numpy / torch RNG states of each rank
+
+Atomic: everything is written into `step-000020.tmp/` and renamed when complete, so a run killed at any moment
+(SIGKILL included) leaves either the whole checkpoint or none; `latest_checkpoint` ignores `.tmp` leftovers.
+Only the `keep` most recent checkpoints are kept.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine import distributed as D
+
+DS_TAG = "state"
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"step-{step:06d}"
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = [p for p in (run_dir / "checkpoints").glob("step-*") if re.fullmatch(r"step-\d+", p.name)]
+    return max(found, key=lambda p: int(p.name[5:]), default=None)
+
+
+def save_checkpoint(run_dir: Path, step: int, engine, tokenizer, trainer_state: dict, keep: int) -> Path:
+    final = checkpoint_dir(run_dir, step)
+    tmp = final.with_name(final.name + ".tmp")
+    if D.rank() == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    D.barrier()
+    weights = D.full_state_dict(engine)
+    engine.save_checkpoint(str(tmp / "ds"), tag=DS_TAG)
+    torch.save(rng_state(), tmp / f"rng-rank{D.rank()}.pt")
+    if D.rank() == 0:
+        engine.module.save_pretrained(tmp / "hf", state_dict=weights, safe_serialization=True)
+        tokenizer.save_pretrained(tmp / "hf")
+        (tmp / "trainer_state.json").write_text(json.dumps({**trainer_state, "step": step}, indent=1))
+    D.barrier()
+    if D.rank() == 0:
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        prune(run_dir, keep)
+    D.barrier()
+    return final
+
+
+def prune(run_dir: Path, keep: int) -> None:
+    found = sorted((p for p in (run_dir / "checkpoints").glob("step-*") if re.fullmatch(r"step-\d+", p.name)),
+                   key=lambda p: int(p.name[5:]))
+    for old in found[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    for leftover in (run_dir / "checkpoints").glob("step-*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def load_checkpoint(ckpt: Path, engine) -> dict:
+    """Restore module, optimizer, schedule and this rank's RNG; return the trainer state."""
+    load_path, _ = engine.load_checkpoint(str(ckpt / "ds"), tag=DS_TAG)
+    if load_path is None:
+        raise RuntimeError(f"DeepSpeed found no state in {ckpt / 'ds'}; the checkpoint is incomplete.")
+    rng_file = ckpt / f"rng-rank{D.rank()}.pt"
+    if not rng_file.is_file():
+        raise RuntimeError(f"{rng_file} is missing: the checkpoint was written by a run with a different number "
+                           "of processes. Resume with the same --nproc.")
+    set_rng_state(torch.load(rng_file, weights_only=False))
+    return json.loads((ckpt / "trainer_state.json").read_text())
+
+
+def rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

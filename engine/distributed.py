@@ -1,0 +1,106 @@
+"""DeepSpeed and torch.distributed set-up: process group, engine, optimizer, schedule, cross-rank reductions.
+
+One process or many (launched by `rlvr train --nproc N`, torchrun or the deepspeed launcher): gloo on CPU,
+nccl on GPU. The optimizer is torch's AdamW handed to DeepSpeed (works with ZeRO 0-3 on CPU and GPU without
+compiling fused kernels); the schedule is linear warm-up then cosine decay to `min_lr_ratio`.
+
+Micro-batches are bounded by tokens, so their number varies per step; gradient accumulation boundaries are
+therefore set by hand (`set_gradient_accumulation_boundary`) instead of a fixed accumulation count.
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket
+
+import deepspeed
+import torch
+import torch.distributed as dist
+
+from engine import device as dev
+from engine.config import Config
+
+
+def init_distributed() -> None:
+    """Join (or, for a plain single process, create) the process group."""
+    if "RANK" not in os.environ:
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(free_port()))
+    if not dist.is_initialized():
+        deepspeed.init_distributed(dist_backend=dev.dist_backend(), verbose=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def all_reduce(values: list[float], op: str = "sum") -> list[float]:
+    """Reduce a few floats across ranks (sum or max)."""
+    if world_size() == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=dev.device() if dev.dist_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def all_gather_objects(obj):
+    if world_size() == 1:
+        return [obj]
+    out = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """LR multiplier: linear 0 -> 1 over `warmup` steps, then cosine 1 -> min_ratio at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_engine(model: torch.nn.Module, cfg: Config, optimizer_steps: int):
+    """Wrap the policy in a DeepSpeed engine with AdamW and the warm-up + cosine schedule."""
+    if cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+                                  betas=(0.9, 0.99))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
+        s, cfg.train.warmup_steps, optimizer_steps, cfg.train.min_lr_ratio))
+    ds_config = {
+        "train_micro_batch_size_per_gpu": 1,
+        "gradient_accumulation_steps": 1,          # boundaries are set by hand, see the module docstring
+        "gradient_clipping": cfg.train.grad_clip,
+        "zero_optimization": {"stage": cfg.train.zero_stage,
+                              "stage3_gather_16bit_weights_on_model_save": True},
+        "zero_allow_untested_optimizer": True,
+        "bf16": {"enabled": dev.train_dtype(cfg.model.dtype) == torch.bfloat16},
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=schedule,
+                                           config=ds_config)
+    return engine
+
+
+def full_state_dict(engine) -> dict[str, torch.Tensor] | None:
+    """The whole model's weights on rank 0 (gathered under ZeRO-3), None on other ranks."""
+    if engine.zero_optimization_stage() == 3:
+        return engine._zero3_consolidated_16bit_state_dict()
+    return engine.module.state_dict() if rank() == 0 else None
