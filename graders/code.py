@@ -50,7 +50,7 @@ class Params(BaseModel):
         "isolation) also needs allow_unsandboxed.")
     allow_unsandboxed: bool = Field(False, description="Permit backend `process`, which runs model code with "
                                     "no isolation (it warns loudly).")
-    workers: int | None = Field(None, ge=1, description="Sandbox workers; None means one per CPU.")
+    workers: int | None = Field(None, ge=1, description="Sandbox workers; None means two per CPU.")
     image: str = Field(IMAGE, description="Docker image with python3 (backend docker only).")
     timeout_s: float = Field(10.0, gt=0, le=600, description="Wall-clock limit per sample (all its cases).")
     memory_mb: int = Field(512, ge=64, description="Address-space limit per program process, in MiB.")

@@ -1,6 +1,6 @@
 """A pool of warm workers behind the `Sandbox` protocol: jobs fan out over threads, one worker per thread.
 
-What is covered: sizing (one worker per CPU by default), parallel start-up, thread-safe `run`, clean shutdown.
+What is covered: sizing (two workers per CPU by default), parallel start-up, thread-safe `run`, clean shutdown.
 What is not covered: isolation and per-job clean-up (backends and the zygote do those).
 """
 from __future__ import annotations
@@ -15,7 +15,9 @@ from sandbox.worker import Channel, Worker
 
 
 def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    """Two workers per usable CPU: a job spends part of its time waiting on pipes, forks and clean-up."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 * cpus
 
 
 class SandboxPool:

@@ -604,23 +604,30 @@ def crash_reason(status):
 
 
 def run_job(config):
+    """One job: fork, supervise, reply to the host, then clean up. False when the host has closed the channel."""
     os.makedirs(config["workdir"], exist_ok=True)
     started = time.monotonic()
     c, t, ctl_r, out_r = fork_job(config)
     message, error, head = supervise(ctl_r, out_r)
-    statuses = kill_all(config, [c, t])
+    statuses = None
+    if message is None or "verdict" not in message or message["verdict"]["error"] == "crashed":
+        statuses = kill_all(config, [c, t])  # the candidate's exit status names the error
+    if message is not None and message.get("eof"):
+        verdict = None
+    else:
+        verdict = message["verdict"] if message else {"passed": False, "cases_passed": 0, "cases_total": 0,
+                                                     "error": error, "detail": ""}
+        if verdict["error"] == "crashed":
+            verdict["error"] = crash_reason(statuses.get(c))
+        verdict["output"] = head.decode("utf-8", "replace")
+        verdict["duration_s"] = time.monotonic() - started
+        send(1, verdict)  # before the clean-up: the next job cannot start until it is done anyway
+    if statuses is None:
+        kill_all(config, [c, t])
     os.close(ctl_r)
     os.close(out_r)
     wipe(config["scratch"])
-    if message is not None and message.get("eof"):
-        return None
-    verdict = message["verdict"] if message else {"passed": False, "cases_passed": 0, "cases_total": 0,
-                                                 "error": error, "detail": ""}
-    if verdict["error"] == "crashed":
-        verdict["error"] = crash_reason(statuses.get(c))
-    verdict["output"] = head.decode("utf-8", "replace")
-    verdict["duration_s"] = time.monotonic() - started
-    return verdict
+    return verdict is not None
 
 
 def main():
@@ -630,11 +637,8 @@ def main():
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)
     send(1, {"ready": True, "python": sys.version.split()[0]})
-    while True:
-        verdict = run_job(config)
-        if verdict is None:
-            return
-        send(1, verdict)
+    while run_job(config):
+        pass
 
 
 if __name__ == "__main__":
