@@ -5,7 +5,7 @@ Why: small models write answers as `\\boxed{42}`, `<answer>42</answer>`, `The fi
 not LaTeX parsing: the math grader hands the span to math-verify.
 
     >>> final_answer("so x = 3. The final answer is $\\\\frac{1}{2}$.")
-    '$\\\\frac{1}{2}$.'
+    '$\\\\frac{1}{2}$'
     >>> boxed("\\\\boxed{1} or \\\\boxed{\\\\frac{2}{3}}")
     ['1', '\\\\frac{2}{3}']
     >>> parse_number("1,234.5"), parse_number("-3/4"), parse_number("x+1")
@@ -19,9 +19,11 @@ import re
 
 BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
-ANCHOR = re.compile(r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*(.+)", re.IGNORECASE)
+SENTENCE = r"([^\n]+?)(?=\.\s|\.?\s*$)"  # up to the end of the sentence or line
+FINAL_STATEMENT = re.compile(r"final answer\s*(?:is|:)\s*:?\s*" + SENTENCE, re.IGNORECASE | re.MULTILINE)
+ANCHOR = re.compile(r"answer\s*(?:is|:)\s*:?\s*" + SENTENCE, re.IGNORECASE | re.MULTILINE)
 GSM8K_ANCHOR = re.compile(r"####\s*(.+)")
-NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+"
+NUMBER = r"[-+]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+"
 NUMBER_RE = re.compile(NUMBER)
 FRACTION = re.compile(rf"^({NUMBER})\s*/\s*({NUMBER})$")
 DECORATION = re.compile(r"^[\s$]*(?:\\\(|\\\[)?\s*|\s*(?:\\\)|\\\])?[\s$.]*$")
@@ -40,17 +42,22 @@ def boxed(text: str) -> list[str]:
     return out
 
 
+def candidates(text: str) -> list[str]:
+    """The final answers a text states, in its most explicit form: `<answer>` tags, else "final answer is"
+    statements, else `\\boxed{}` contents. Boxes inside a tag or statement are unwrapped."""
+    for spans in (ANSWER_TAG.findall(text), FINAL_STATEMENT.findall(text), boxed(text)):
+        if spans:
+            return [boxed(span)[-1] if boxed(span) else span.strip() for span in spans]
+    return []
+
+
 def final_answer(text: str) -> str | None:
-    """The span holding the final answer: last <answer> tag, else last box, else `####`/"answer is" line."""
-    tags = ANSWER_TAG.findall(text)
-    if tags:
-        inner = tags[-1]
-        return boxed(inner)[-1] if boxed(inner) else inner.strip()
-    boxes = boxed(text)
-    if boxes:
-        return boxes[-1]
+    """The span holding the final answer: the last candidate, else the last `####` or "answer is" line."""
+    found = candidates(text)
+    if found:
+        return found[-1]
     for anchor in (GSM8K_ANCHOR, ANCHOR):
-        lines = [m.group(1) for m in anchor.finditer(text)]
+        lines = anchor.findall(text)
         if lines:
             return lines[-1].strip()
     return None

@@ -9,6 +9,7 @@ needs around it:
 - a strict set/interval check: math-verify reads `(1,2)` as an open interval and calls it equal to `\\{1,2\\}`;
   in strict mode a finite set never equals an interval;
 - a fast path for plain numbers (most GSM8K-style answers) that skips sympy entirely;
+- a bare reference like `1,22` is ambiguous (a list, or a decimal comma): either reading is accepted;
 - input guards: non-string, empty, over-long or absurdly nested completions get a specific error.
 math-verify's signal.alarm timeouts are switched off (they fail outside the main thread): run this grader
 through graders.pool / RewardScorer, whose hard timeout covers every input.
@@ -24,6 +25,7 @@ Not covered: answers in words ("seven"), multiple-choice letters (use `exact`), 
 from __future__ import annotations
 
 import logging
+import re
 import math as pymath
 from functools import lru_cache
 from typing import Literal, Mapping
@@ -37,6 +39,8 @@ from graders import extract
 from graders.base import Grade, Sample
 from graders.function import grader
 
+PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}\s+[a-zA-Z]{2,}")  # two words in a row, not \commands
+AMBIGUOUS_COMMA = re.compile(r"-?\d+(?:,-?\d+)+")  # not thousands groups (those are read as numbers first)
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # "timeout disabled" notices: the pool times out
 
 
@@ -74,32 +78,46 @@ def _parse(text: str, units: str, percent: str) -> tuple:
     return tuple(parse(text, extraction_config=_configs(units), parsing_timeout=None))
 
 
+def _parse_span(span: str, params: Params) -> tuple:
+    """Parse an answer span: as written when it has math delimiters or is prose (math-verify finds the math
+    in it), else as one inline formula."""
+    if "$" in span or "\\(" in span or "\\[" in span or PROSE.search(span):
+        return _parse(span, params.units, params.percent)
+    return _parse(f"${' '.join(span.split())}$", params.units, params.percent)
+
+
 def _parse_gold(gold: str, params: Params) -> tuple:
-    span = extract.final_answer(gold) or gold
-    wrapped = span if "$" in span or "\\(" in span or "\\[" in span else f"${span}$"
-    return _parse(wrapped, params.units, params.percent)
+    """A reference with delimiters or boxes is parsed whole (several boxes make a set), else its final span."""
+    if any(mark in gold for mark in ("$", "\\(", "\\[", "\\boxed")):
+        return _parse(gold, params.units, params.percent)
+    parsed = _parse_span(extract.final_answer(gold) or gold, params)
+    if AMBIGUOUS_COMMA.fullmatch(gold.strip()):  # "1,22": the list {1, 22} or 1.22 with a decimal comma
+        parsed += _parse(gold, params.units, params.percent)
+    return parsed
 
 
-def _equal(gold: tuple, pred: tuple, params: Params) -> bool:
-    if params.strict and _set_vs_interval(gold, pred):
+def _equal(gold: tuple, pred: tuple, gold_text: str, pred_text: str, params: Params) -> bool:
+    if params.strict and _set_vs_interval(gold, pred, gold_text, pred_text):
         return False
     return verify(list(gold), list(pred), float_rounding=params.precision, strict=params.strict,
                   timeout_seconds=None)
 
 
-def _set_vs_interval(gold: tuple, pred: tuple) -> bool:
-    """True when one side is a finite set and the other an interval: never equal in strict mode."""
-    def kinds(side: tuple) -> tuple[bool, bool]:
-        return (any(isinstance(x, sympy.FiniteSet) for x in side), any(isinstance(x, sympy.Interval) for x in side))
+def _set_vs_interval(gold: tuple, pred: tuple, gold_text: str, pred_text: str) -> bool:
+    """True when one side is written as a set (`\\{1,2\\}`) and the other parses to an interval."""
+    def written_set(side: tuple, text: str) -> bool:
+        return "\\{" in text and any(isinstance(x, sympy.FiniteSet) for x in side)
 
-    (gold_set, gold_interval), (pred_set, pred_interval) = kinds(gold), kinds(pred)
-    return (gold_set and not gold_interval and pred_interval and not pred_set) or (
-        gold_interval and not gold_set and pred_set and not pred_interval)
+    def interval(side: tuple) -> bool:
+        return any(isinstance(x, sympy.Interval) for x in side) and not any(
+            isinstance(x, sympy.FiniteSet) for x in side)
+
+    return (written_set(gold, gold_text) and interval(pred)) or (interval(gold) and written_set(pred, pred_text))
 
 
-def _is_scalar(parsed: tuple) -> bool:
-    first = parsed[0] if parsed else None
-    return isinstance(first, sympy.Basic) and not isinstance(first, (sympy.Set, sympy.Tuple, sympy.MatrixBase))
+def _single_value(parsed: tuple) -> bool:
+    """The reference is one value (a number or an expression), not a set, tuple, equation or matrix."""
+    return bool(parsed) and isinstance(parsed[0], sympy.Expr)
 
 
 def _is_candidate_list(parsed: tuple) -> bool:
@@ -108,14 +126,27 @@ def _is_candidate_list(parsed: tuple) -> bool:
 
 
 def _hedges(completion: str, pred: tuple, gold: tuple, params: Params) -> bool:
-    """Several different final answers, or a list of candidates where the reference is a single value."""
-    finals = extract.boxed(completion) + extract.ANSWER_TAG.findall(completion)
-    distinct = list(dict.fromkeys(f.strip() for f in finals))
+    """Where one value is expected: several different final answers, or a list of candidates."""
+    if not _single_value(gold):
+        return False
+    distinct = list(dict.fromkeys(extract.candidates(completion)))
     if len(distinct) > 1:
-        parsed = [_parse(f"${d}$", params.units, params.percent) for d in distinct]
+        parsed = [_parse_span(d, params) for d in distinct]
         if any(p and not verify(list(parsed[0]), list(p), timeout_seconds=None) for p in parsed[1:]):
             return True
-    return _is_scalar(gold) and _is_candidate_list(pred)
+    return _is_candidate_list(pred)
+
+
+def _prediction(completion: str, gold: tuple, params: Params) -> tuple[str, tuple]:
+    """The text holding the answer and its parse. Where one value is expected, the last stated answer
+    (tag, "final answer is", box); otherwise, or when that fails to parse, math-verify's own extraction
+    over the whole completion (several boxes then make one set)."""
+    stated = extract.candidates(completion)
+    if stated and (_single_value(gold) or extract.ANSWER_TAG.search(completion)):
+        parsed = _parse_span(stated[-1], params)
+        if parsed:
+            return stated[-1], parsed
+    return completion, _parse(completion, params.units, params.percent)
 
 
 def _check_input(sample: Sample, params: Params) -> str | None:
@@ -147,22 +178,20 @@ def math_grader(sample: Sample, params: Params) -> Grade:
     if error:
         return Grade(0.0, correct=False, error=error)
     completion, gold_text = sample.completion, str(sample.reference[params.answer_field])
-    gold_span = extract.final_answer(gold_text) or gold_text
+    gold_number = extract.parse_number(extract.strip_decoration(extract.final_answer(gold_text) or gold_text))
+    stated = set(extract.candidates(completion))
     pred_span = extract.final_answer(completion)
-    gold_number = extract.parse_number(extract.strip_decoration(gold_span))
     pred_number = extract.parse_number(extract.strip_decoration(pred_span)) if pred_span else None
-    single_final = len(set(extract.boxed(completion) + extract.ANSWER_TAG.findall(completion))) <= 1
-    if gold_number is not None and pred_number is not None and (single_final or not params.hedging):
+    if gold_number is not None and pred_number is not None and (len(stated) <= 1 or not params.hedging):
         ok = pymath.isclose(gold_number, pred_number, rel_tol=1e-9, abs_tol=10.0 ** -params.precision)
         return Grade(float(ok), correct=ok)
     gold = _parse_gold(gold_text, params)
     if not gold:
         return Grade(0.0, correct=False, error="unparseable_reference")
-    tags = extract.ANSWER_TAG.findall(completion)
-    pred = _parse(tags[-1] if tags else completion, params.units, params.percent)
+    pred_text, pred = _prediction(completion, gold, params)
     if not pred:
         return Grade(0.0, correct=False, error="no_answer")
     if params.hedging and _hedges(completion, pred, gold, params):
         return Grade(0.0, correct=False, error="hedging")
-    ok = _equal(gold, pred, params)
+    ok = _equal(gold, pred, gold_text, pred_text, params)
     return Grade(float(ok), correct=ok)
