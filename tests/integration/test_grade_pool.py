@@ -74,6 +74,7 @@ def _timed(scorer, terms, samples):
 
 def test_stuck_sample_is_killed_alone_and_its_grandchild_too(scorer, tmp_path):
     pid_file = tmp_path / "child.pid"
+    scorer.score([RewardTerm(grader="test_sleeps_forever")], [Sample("warm", {"n": i}) for i in range(2)])
     samples = [Sample("ok", {"n": i}) for i in range(6)]
     samples.insert(2, Sample("hang", {PID_FILE_FIELD: str(pid_file)}))
     rewards, seconds = _timed(scorer, [RewardTerm(grader="test_sleeps_forever")], samples)
