@@ -15,7 +15,9 @@ Then the zygote forwards the verdict (or `timeout`, `output_limit`, ...), kills 
 reaps them and wipes the scratch directories, so one job cannot affect the next.
 
 What is covered: the three test kinds (assert, call, stdio), per-case partial counts, limits (CPU, address space,
-file size, open files, processes), wall-clock timeout, output cap, clean-up between jobs.
+file size, open files, processes), a seccomp filter on C (sockets other than AF_UNIX, io_uring and foreign
+syscall ABIs refused: no network even on the sandbox's own loopback), wall-clock timeout, output cap, clean-up
+between jobs, oom_score_adj 1000 (the kernel's OOM killer picks sandboxed code first).
 What is not covered: isolation itself (namespaces, read-only mounts, no network) is the backend's job; a handle
 (non-plain value) supports identity and calls only, no attribute access; arguments cross by value, so a test that
 checks in-place mutation of its arguments fails.
@@ -46,7 +48,8 @@ BOOTSTRAP = (
     "exec(compile(r(int(r(10))),'rlvr-zygote','exec'))\n"
 )
 MAX_FRAME = 64 << 20
-PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
+PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 4, 36, 38, 22
+SECCOMP_MODE_FILTER = 2
 OUTPUT_HEAD = 2048
 
 
@@ -143,6 +146,50 @@ def prctl(option, value):
         pass
 
 
+# seccomp: the candidate may create AF_UNIX sockets only (pipes, multiprocessing), and no io_uring; syscalls of a
+# foreign ABI (i386 `int 0x80`, x32) kill the process. (arch, socket, io_uring_setup) per machine.
+SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41, 425), "aarch64": (0xC00000B7, 198, 425)}
+
+
+def socket_filter():
+    """The BPF program as bytes, or None on an architecture this table does not know."""
+    arch = SECCOMP_ARCHES.get(os.uname().machine)
+    if arch is None:
+        return None
+    audit_arch, nr_socket, nr_io_uring_setup = arch
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, deny, kill = 0x7FFF0000, 0x00050000 | 13, 0x80000000  # ALLOW, ERRNO(EACCES), KILL_PROCESS
+    program = [
+        (ld, 0, 0, 4),                    # 0: A = arch
+        (jeq, 1, 0, audit_arch),          # 1: native ABI -> 3
+        (ret, 0, 0, kill),                # 2
+        (ld, 0, 0, 0),                    # 3: A = syscall number
+        (jge, 5, 0, 0x40000000),          # 4: x32 ABI -> deny
+        (jeq, 4, 0, nr_io_uring_setup),   # 5: io_uring (can open sockets) -> deny
+        (jeq, 0, 2, nr_socket),           # 6: socket -> 7, else allow
+        (ld, 0, 0, 16),                   # 7: A = low word of the domain argument
+        (jeq, 0, 1, 1),                   # 8: AF_UNIX -> allow, else deny
+        (ret, 0, 0, allow),               # 9
+        (ret, 0, 0, deny),                # 10
+    ]
+    return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+
+
+def install_socket_filter(program):
+    """Apply the filter to this process and its future children; False when the kernel refused."""
+    if program is None:
+        return False
+    import ctypes
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    prog = Prog(len(program) // 8, program)
+    return libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
+
+
 def keep_fds(mapping):
     """In a fresh child: put each source fd on its target number, then close every other descriptor."""
     import fcntl
@@ -183,6 +230,7 @@ def candidate_main(from_t, to_t, config):
     job = recv(from_t)
     os.chdir(config["workdir"])
     apply_limits(job["limits"], config)
+    install_socket_filter(config["socket_filter"])  # `rlvr sandbox check` reports when it did not hold
     if job["kind"] == "stdio":
         return serve_stdio(job, from_t, to_t, config)
     namespace = {"__name__": "solution", "__builtins__": builtins}
@@ -632,11 +680,17 @@ def run_job(config):
 
 def main():
     config = recv(0)
+    config["socket_filter"] = socket_filter()
     prctl(PR_SET_DUMPABLE, 0)
     prctl(PR_SET_CHILD_SUBREAPER, 1)
+    try:  # if the host runs out of memory anyway, the kernel kills sandboxed code first, not the trainer
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)
-    send(1, {"ready": True, "python": sys.version.split()[0]})
+    send(1, {"ready": True, "python": sys.version.split()[0], "socket_filter": config["socket_filter"] is not None})
     while run_job(config):
         pass
 
