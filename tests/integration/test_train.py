@@ -1,0 +1,105 @@
+"""`rlvr train` end to end on a tiny random model, in subprocesses, as a user runs it."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import REPO, run_cli
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(model_dir / "model.safetensors")
+
+
+def test_two_steps_change_the_parameters(tiny_model, tiny_config, tmp_path):
+    result = run_cli("train", *tiny_config)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "runs" / "tiny"
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and summary["run_dir"] == str(run_dir)
+    before, after = weights(tiny_model), weights(run_dir / "checkpoints" / "step-000002" / "hf")
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(changed) == len(before), f"unchanged: {set(before) - set(changed)}"
+    rows = metrics(run_dir)
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert {"reward/mean", "loss", "kl", "entropy", "completion/length", "time/step_s"} <= set(rows[1])
+    assert "eval/accuracy" in rows[0] and "eval/accuracy" in rows[2]
+    assert (run_dir / "curves.png").stat().st_size > 10_000
+    assert (run_dir / "config.yaml").read_text().count("tiny") >= 1
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert {"prompt", "completion", "reward", "terms"} <= set(samples[0])
+
+
+def test_sigkilled_run_resumes_to_the_same_losses(tiny_config, tmp_path):
+    steps = ["train.steps=5", "train.save_every=1", "train.keep_checkpoints=5"]
+    reference = run_cli("train", *tiny_config, *steps, "log.run_name=uninterrupted")
+    assert reference.returncode == 0, reference.stderr
+
+    run_dir = tmp_path / "runs" / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", *tiny_config, *steps,
+                             "log.run_name=killed"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "step-000002").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before its second checkpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = max(r["step"] for r in metrics(run_dir))
+    assert killed_at < 5
+
+    resumed = run_cli("train", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    expected = {r["step"]: r for r in metrics(tmp_path / "runs" / "uninterrupted")}
+    got = metrics(run_dir)
+    assert [r["step"] for r in got] == [0, 1, 2, 3, 4, 5]  # no step logged twice, none missing
+    assert any(abs(r["loss"]) > 1e-6 for r in got[1:]), "all losses zero: the comparison would prove nothing"
+    for row in got[1:]:
+        assert row["loss"] == pytest.approx(expected[row["step"]]["loss"], rel=1e-5, abs=1e-7), row["step"]
+        assert row["reward/mean"] == expected[row["step"]]["reward/mean"]
+
+
+def test_two_processes_train_data_parallel(tiny_config, tmp_path):
+    result = run_cli("train", "--nproc", "2", *tiny_config, "log.run_name=ddp", "train.zero_stage=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "ddp"
+    rows = metrics(run_dir)
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert (run_dir / "checkpoints" / "step-000002" / "hf" / "model.safetensors").is_file()
+    assert (run_dir / "checkpoints" / "step-000002" / "rng-rank1.pt").is_file()
+
+
+def test_config_errors_are_one_paragraph_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grpo:\n  clip_hihg: 0.3\n")
+    result = run_cli("train", str(bad))
+    assert result.returncode == 2
+    assert "unknown key `grpo.clip_hihg`; did you mean `grpo.clip_high`?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    missing = run_cli("train", "model.path=/nonexistent/model", "log.output_dir=" + str(tmp_path))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "/nonexistent/model" in missing.stderr and "model.path" in missing.stderr
+
+    not_a_run = run_cli("train", "--resume", str(tmp_path))
+    assert not_a_run.returncode == 2 and "not a run directory" in not_a_run.stderr
+
+
+def test_eval_command_scores_a_checkpoint(tiny_config, tmp_path):
+    assert run_cli("train", *tiny_config, "train.steps=1").returncode == 0
+    ckpt = tmp_path / "runs" / "tiny" / "checkpoints" / "step-000001"
+    result = run_cli("eval", str(ckpt), "eval.size=4")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 0.0 <= out["eval/accuracy"] <= 1.0 and "eval/arithmetic/accuracy" in out
