@@ -6,25 +6,7 @@ import pytest
 
 from sandbox import open_sandbox
 
-
-def backend_params():
-    return [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)]
-
-
-def skip_reason(backend: str) -> str | None:
-    if backend == "bwrap":
-        from sandbox.bwrap import unavailable_reason
-
-        return unavailable_reason()
-    from sandbox.docker_backend import client_or_reason
-    from sandbox.image import IMAGE, image_exists
-
-    client, reason = client_or_reason()
-    if client is None:
-        return reason
-    if not image_exists(client, IMAGE):
-        return f"docker image {IMAGE} missing: run `rlvr sandbox build-image`"
-    return None
+from sandbox_backends import skip_reason
 
 
 @pytest.fixture(scope="session")

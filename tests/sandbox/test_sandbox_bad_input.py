@@ -9,7 +9,7 @@ from graders import Sample
 from graders.code import grader
 from sandbox import Job, Limits
 
-from conftest import backend_params, skip_reason
+from sandbox_backends import backend_params, skip_reason
 
 ADD = {"kind": "call", "fn_name": "add", "cases": [{"args": [1, 2], "expected": 3}]}
 CASES = {

@@ -8,7 +8,7 @@ from graders import Sample
 from graders.code import grader
 from sandbox.hacks import HONEST, attack_programs, new_secret, specs
 
-from conftest import backend_params, skip_reason
+from sandbox_backends import backend_params, skip_reason
 
 SPECS = specs(new_secret())
 PROGRAMS = attack_programs()

@@ -10,7 +10,7 @@ import pytest
 from graders.code import build_program
 from sandbox import Job, Limits
 
-from conftest import backend_params
+from sandbox_backends import backend_params
 
 DATA = Path(__file__).parents[2] / "benchmarks" / "data"
 LIMITS = Limits(timeout_s=30.0)  # MBPP/123's reference solution alone takes ~10 s on this machine

@@ -5,7 +5,7 @@ import pytest
 
 from sandbox.check import CHECKS
 
-from conftest import backend_params
+from sandbox_backends import backend_params
 
 
 @pytest.mark.parametrize("backend", backend_params())
