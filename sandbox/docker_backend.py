@@ -92,7 +92,7 @@ def spawn(client, image: str, limits: Limits) -> DockerChannel:
         user=SANDBOX_USER, init=True, pids_limit=limits.processes + 8,
         mem_limit=f"{limits.memory_mb * 2 + 256}m", memswap_limit=f"{limits.memory_mb * 2 + 256}m",
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={SCRATCH_MB}m,mode=1777"}, shm_size="64m",
-        environment={"HOME": "/tmp", "LANG": "C.UTF-8"}, labels={LABEL: "worker"},
+        environment={"HOME": "/tmp", "LANG": "C.UTF-8"}, labels={LABEL: "worker"}, auto_remove=True,
     )
     try:
         attached = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stream": 1})
