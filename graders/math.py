@@ -149,6 +149,22 @@ def _prediction(completion: str, gold: tuple, params: Params) -> tuple[str, tupl
     return completion, _parse(completion, params.units, params.percent)
 
 
+def _plain_last_line(completion: str) -> str | None:
+    """The number closing a plain sentence ("So she has 1,234 apples."), where math-verify would also take
+    that number: the line's last token with a digit must be a whole number right after a word, and the line
+    must have no math markup. None otherwise (math-verify then decides)."""
+    line = completion.rstrip().rsplit("\n", 1)[-1]
+    if any(mark in line for mark in "$\\^{}=+*/"):
+        return None
+    tokens = [t.rstrip(".,!?;:") for t in line.split()]
+    numbered = [i for i, t in enumerate(tokens) if any(c.isdigit() for c in t)]
+    if not numbered or numbered[-1] == 0:
+        return None
+    last = numbered[-1]
+    number, before = tokens[last], tokens[last - 1]
+    return number if extract.NUMBER_RE.fullmatch(number) and before.isalpha() else None
+
+
 def _check_input(sample: Sample, params: Params) -> str | None:
     completion = sample.completion
     if not isinstance(completion, str):
@@ -160,6 +176,8 @@ def _check_input(sample: Sample, params: Params) -> str | None:
     gold = sample.reference.get(params.answer_field) if isinstance(sample.reference, Mapping) else None
     if gold is None or (isinstance(gold, str) and not gold.strip()):
         return f"missing_reference:{params.answer_field}"
+    if sum(completion.count(c) for c in "({[") <= params.max_depth:
+        return None
     depth = deepest = 0
     for char in completion:
         if char in "({[":
@@ -180,7 +198,7 @@ def math_grader(sample: Sample, params: Params) -> Grade:
     completion, gold_text = sample.completion, str(sample.reference[params.answer_field])
     gold_number = extract.parse_number(extract.strip_decoration(extract.final_answer(gold_text) or gold_text))
     stated = set(extract.candidates(completion))
-    pred_span = extract.final_answer(completion)
+    pred_span = extract.final_answer(completion) or _plain_last_line(completion)
     pred_number = extract.parse_number(extract.strip_decoration(pred_span)) if pred_span else None
     if gold_number is not None and pred_number is not None and (len(stated) <= 1 or not params.hedging):
         ok = pymath.isclose(gold_number, pred_number, rel_tol=1e-9, abs_tol=10.0 ** -params.precision)

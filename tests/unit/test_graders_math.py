@@ -77,6 +77,9 @@ CASES = {
         ("3", "Adding them up gives 3.\n#### 3", True),
         ("7", "I think the final answer is 7.", True),
         ("3", "The answer is 4.", False),
+        ("1234", "Weng earns 12 per hour.\nSo Weng has 1,234 dollars in total.", True),  # plain closing line
+        ("1000", "1 000", True),
+        ("2", "AZYUK2A", False),
     ],
 }
 TABLE = [(cls, *case) for cls, cases in CASES.items() for case in cases]
