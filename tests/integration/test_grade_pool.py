@@ -154,3 +154,17 @@ def test_close_leaves_no_process():
     s.close()
     time.sleep(0.1)
     assert not any(_alive(p) for p in pids)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("grader,completion,reference,error", [
+    ("math", "The answer is $\\boxed{9^{9^{9^9}}}$", {"answer": "1"}, "timeout"),
+    ("math", "$" + "\\frac{1}{2}+" * 100_000 + "1$", {"answer": "1"}, "completion_too_long"),
+    ("math", "\\boxed{" + "(" * 10_000 + "1" + ")" * 10_000 + "}", {"answer": "1"}, "too_deeply_nested"),
+    ("regex", "a" * 40 + "b", {}, "timeout"),
+])
+def test_pathological_inputs_return_in_time(scorer, grader, completion, reference, error):
+    params = {"pattern": "^(a+)+$"} if grader == "regex" else {}
+    [reward], seconds = _timed(scorer, [RewardTerm(grader=grader, params=params)], [Sample(completion, reference)])
+    assert reward.score == 0.0 and reward.errors == {grader: error}
+    assert seconds < TIMEOUT + SLACK
