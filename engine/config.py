@@ -162,15 +162,15 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Config":
-        if self.rollout_batch % self.grpo.minibatches:
+        if self.rollout.prompts_per_step % self.grpo.minibatches:
             raise ValueError(
-                f"rollout batch (rollout.prompts_per_step x rollout.group_size = {self.rollout_batch}) must be "
-                f"divisible by grpo.minibatches ({self.grpo.minibatches})")
-        if self.rollout.max_prompt_tokens + self.rollout.max_new_tokens > self.train.micro_batch_tokens:
+                f"rollout.prompts_per_step ({self.rollout.prompts_per_step}) must be divisible by grpo.minibatches "
+                f"({self.grpo.minibatches}): minibatches are made of whole prompt groups")
+        group_tokens = self.rollout.max_prompt_tokens + self.rollout.group_size * self.rollout.max_new_tokens
+        if group_tokens > self.train.micro_batch_tokens:
             raise ValueError(
-                f"train.micro_batch_tokens ({self.train.micro_batch_tokens}) must hold at least one sequence of "
-                f"rollout.max_prompt_tokens + rollout.max_new_tokens "
-                f"({self.rollout.max_prompt_tokens + self.rollout.max_new_tokens}) tokens")
+                f"train.micro_batch_tokens ({self.train.micro_batch_tokens}) must hold at least one packed group: "
+                f"rollout.max_prompt_tokens + rollout.group_size x rollout.max_new_tokens = {group_tokens} tokens")
         if self.grpo.overlong_buffer >= self.rollout.max_new_tokens:
             raise ValueError("grpo.overlong_buffer must be smaller than rollout.max_new_tokens")
         if self.grpo.estimator == "rloo" and self.rollout.group_size < 2:

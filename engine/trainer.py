@@ -34,7 +34,7 @@ from engine import checkpoint as ckpt
 from engine import device as dev
 from engine import distributed as D
 from engine.advantages import group_advantages, overlong_penalty, zero_variance_groups
-from engine.batch import collate, policy_logprobs, split_by_tokens
+from engine.batch import pack_groups, policy_logprobs, split_groups_by_tokens
 from engine.config import Config, dump_config
 from engine.evaluate import evaluate
 from engine.losses import aggregate_loss, clipped_surrogate, kl_penalty
@@ -217,30 +217,36 @@ def collect_groups(run: Run) -> tuple[Groups, Groups, dict]:
 
 
 def update_policy(run: Run, groups: Groups, advantages: torch.Tensor, row_weight: torch.Tensor) -> dict:
-    """Stage 5: `epochs` x `minibatches` optimizer steps on the rollout rows (advantages, weights: (N,))."""
-    cfg, engine = run.cfg, run.engine
-    rollout, device = groups.rollout, dev.device()
-    n = len(rollout.completion_ids)
-    lengths = [(len(p), len(c)) for p, c in zip(rollout.prompt_ids, rollout.completion_ids)]
-    budget = cfg.train.micro_batch_tokens
+    """Stage 5: `epochs` x `minibatches` optimizer steps over the groups (advantages, weights: (N,) per row)."""
+    cfg, engine, device = run.cfg, run.engine, dev.device()
+    G, rollout = cfg.rollout.group_size, groups.rollout
+    n_groups = len(groups.examples)
+    prompt_ids = [rollout.prompt_ids[j * G] for j in range(n_groups)]
+    completion_len = [len(c) for c in rollout.completion_ids]
+    prompt_len = [len(p) for p in prompt_ids]
     pad = run.tokenizer.pad_token_id
 
-    def micro_batches(rows: list[int]):
-        groups_of_rows = split_by_tokens(rows, lengths, budget)
-        count = int(D.all_reduce([float(len(groups_of_rows))], "max")[0])  # same count on every rank
+    def micro_batches(group_list: list[int]):
+        """Packed micro-batches; every rank yields the same number (padding ones have `real` False)."""
+        parts = split_groups_by_tokens(group_list, prompt_len, completion_len, G, cfg.train.micro_batch_tokens)
+        count = int(D.all_reduce([float(len(parts))], "max")[0])
         for i in range(count):
-            real = i < len(groups_of_rows)
-            yield collate(groups_of_rows[i] if real else groups_of_rows[0], rollout.prompt_ids,
-                          rollout.completion_ids, pad).to(device), real, i == count - 1
+            real = i < len(parts)
+            mb = pack_groups(parts[i] if real else [0], prompt_ids, rollout.completion_ids, G, pad)
+            yield mb.to(device), real, i == count - 1
 
     def frozen_logprobs(model) -> dict[int, torch.Tensor]:
+        """Per row: log-probs (len,) of its completion under a model that does not change during the update."""
         out = {}
         with torch.no_grad():
-            for mb, real, _ in micro_batches(list(range(n))):
+            for mb, real, _ in micro_batches(list(range(n_groups))):
                 logp, _ = policy_logprobs(model, mb, cfg.rollout.temperature)
                 for j, row in enumerate(mb.rows):
-                    out[row] = logp[j]
+                    out[row] = logp[j, :completion_len[row]]
         return out
+
+    def padded(per_row: dict[int, torch.Tensor], rows: list[int]) -> torch.Tensor:
+        return torch.nn.utils.rnn.pad_sequence([per_row[r] for r in rows], batch_first=True)  # (n, T)
 
     updates = cfg.grpo.epochs * cfg.grpo.minibatches
     old = frozen_logprobs(engine.module) if updates > 1 else None
@@ -249,27 +255,23 @@ def update_policy(run: Run, groups: Groups, advantages: torch.Tensor, row_weight
     generator = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + run.step)
     skipped, norms = 0, []
     for _ in range(cfg.grpo.epochs):
-        order = torch.randperm(n, generator=generator).tolist()
-        size = n // cfg.grpo.minibatches
-        for m in range(cfg.grpo.minibatches):
-            rows = order[m * size:(m + 1) * size]
-            weight = row_weight[rows]
-            mask_total = sum(float(row_weight[r]) * lengths[r][1] for r in rows)
-            seqs_total = sum(1 for r in rows if row_weight[r] > 0 and lengths[r][1] > 0)
+        order = torch.randperm(n_groups, generator=generator)
+        for chunk in torch.tensor_split(order, cfg.grpo.minibatches):
+            chunk_groups = chunk.tolist()
+            rows = [j * G + i for j in chunk_groups for i in range(G)]
+            mask_total = sum(float(row_weight[r]) * completion_len[r] for r in rows)
+            seqs_total = sum(1 for r in rows if row_weight[r] > 0)
             ok = True
-            for mb, real, last in micro_batches(rows):
+            for mb, real, last in micro_batches(chunk_groups):
                 engine.set_gradient_accumulation_boundary(last)
-                with_entropy = cfg.grpo.entropy_coef != 0 or real
-                logp, entropy = policy_logprobs(engine, mb, cfg.rollout.temperature, with_entropy)  # (n, T)
-                w = row_weight[mb.rows].to(device) * float(real)                                    # (n,)
-                mask = mb.mask * w[:, None]                                                         # (n, T)
-                old_logp = torch.nn.utils.rnn.pad_sequence([old[r] for r in mb.rows], batch_first=True) \
-                    if old is not None else logp.detach()
+                logp, entropy = policy_logprobs(engine, mb, cfg.rollout.temperature, with_entropy=True)  # (n, T)
+                w = row_weight[mb.rows].to(device) * float(real)                                        # (n,)
+                mask = mb.mask * w[:, None]                                                             # (n, T)
+                old_logp = padded(old, mb.rows) if old is not None else logp.detach()
                 per_token, clipped = clipped_surrogate(logp, old_logp, advantages[mb.rows].to(device),
                                                        cfg.grpo.clip_low, cfg.grpo.clip_high, cfg.grpo.dual_clip)
                 if ref is not None:
-                    ref_logp = torch.nn.utils.rnn.pad_sequence([ref[r] for r in mb.rows], batch_first=True)
-                    kl = kl_penalty(logp, ref_logp, cfg.grpo.kl_estimator)                          # (n, T)
+                    kl = kl_penalty(logp, padded(ref, mb.rows), cfg.grpo.kl_estimator)                 # (n, T)
                     per_token = per_token + cfg.grpo.beta * kl
                     stats["kl"] += float((kl.detach() * mask).sum())
                 if cfg.grpo.entropy_coef:
@@ -282,8 +284,7 @@ def update_policy(run: Run, groups: Groups, advantages: torch.Tensor, row_weight
                 engine.backward(loss)
                 stats["loss"] += loss.item()
                 stats["clip_fraction"] += float((clipped.float() * mask).sum())
-                if entropy is not None:
-                    stats["entropy"] += float((entropy.detach() * mask).sum())
+                stats["entropy"] += float((entropy.detach() * mask).sum())
                 stats["tokens"] += float(mask.sum())
             if ok:
                 norms.append(grad_norm(engine))

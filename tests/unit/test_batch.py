@@ -1,41 +1,48 @@
-"""Micro-batching and the policy forward: padded, batched log-probs equal unpadded single-sequence ones."""
+"""Packed groups: one prompt copy + G completions with a block mask give exactly the log-probs of G separate
+unpadded forward passes; micro-batches respect their token budget."""
 import torch
 from transformers import AutoModelForCausalLM
 
-from engine.batch import collate, policy_logprobs, split_by_tokens
+from engine.batch import pack_groups, policy_logprobs, split_groups_by_tokens
 
 
-def test_split_by_tokens_respects_the_budget_and_keeps_every_row():
-    lengths = [(10, 5), (3, 30), (10, 10), (4, 4), (20, 20), (1, 1)]
-    batches = split_by_tokens(list(range(6)), lengths, budget=60)
-    assert sorted(i for b in batches for i in b) == list(range(6))
+def test_split_groups_respects_the_budget_and_keeps_every_group():
+    prompt_len = [10, 3, 20, 4]
+    completion_len = [5, 1, 2, 2, 9, 9, 1, 1]            # G = 2: rows (0,1) group 0, (2,3) group 1, ...
+    batches = split_groups_by_tokens([0, 1, 2, 3], prompt_len, completion_len, group_size=2, budget=60)
+    assert sorted(j for b in batches for j in b) == [0, 1, 2, 3]
     for b in batches:
-        width = max(lengths[i][0] for i in b) + max(lengths[i][1] for i in b)
+        width = max(prompt_len[j] for j in b) + 2 * max(max(completion_len[2 * j:2 * j + 2]) for j in b)
         assert len(b) * width <= 60 or len(b) == 1
-    assert split_by_tokens([0, 1], [(5, 5), (5, 5)], budget=10) == [[0], [1]]
-    assert split_by_tokens([0, 1], [(5, 5), (5, 5)], budget=20) == [[0, 1]]
+    assert split_groups_by_tokens([0, 1], [5, 5], [5, 5, 5, 5], 2, budget=15) == [[0], [1]]
+    assert split_groups_by_tokens([0, 1], [5, 5], [5, 5, 5, 5], 2, budget=30) == [[0, 1]]
 
 
-def test_collate_layout_left_pads_prompts_and_right_pads_completions():
-    mb = collate([0, 1], prompt_ids=[[1, 2, 3], [4]], completion_ids=[[5], [6, 7, 8]], pad_id=0)
-    assert mb.input_ids.tolist() == [[1, 2, 3, 5, 0, 0], [0, 0, 4, 6, 7, 8]]
-    assert mb.attention_mask.tolist() == [[1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1]]
-    assert mb.position_ids.tolist() == [[0, 1, 2, 3, 3, 3], [0, 0, 0, 1, 2, 3]]
-    assert mb.completion.tolist() == [[5, 0, 0], [6, 7, 8]]
-    assert mb.mask.tolist() == [[1, 0, 0], [1, 1, 1]]
+def test_pack_layout():
+    mb = pack_groups([0, 1], prompt_ids=[[1, 2, 3], [4]], completion_ids=[[5], [6, 7], [8, 9], [10]],
+                     group_size=2, pad_id=0)
+    # P = 3, T = 2: [prompt | c1 | c2]
+    assert mb.input_ids.tolist() == [[1, 2, 3, 5, 0, 6, 7], [0, 0, 4, 8, 9, 10, 0]]
+    assert mb.position_ids.tolist() == [[0, 1, 2, 3, 4, 3, 4], [0, 0, 0, 1, 2, 1, 2]]
+    assert mb.rows == [0, 1, 2, 3]
+    assert mb.completion.tolist() == [[5, 0], [6, 7], [8, 9], [10, 0]]
+    assert mb.mask.tolist() == [[1, 0], [1, 1], [1, 1], [1, 0]]
+    assert mb.keep.tolist() == [2, 3, 5]                 # last prompt token, then each completion's first token
+    visible = mb.attention_mask[0, 0] == 0               # group 0: query (row) sees key (column)
+    assert visible[5].tolist() == [True, True, True, False, False, True, False]  # c2 sees prompt + itself
 
 
-def test_batched_logprobs_match_unpadded_forward(tiny_model):
+def test_packed_logprobs_match_separate_unpadded_forwards(tiny_model):
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
-    prompts = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]
-    completions = [[20, 21], [22, 23, 24, 25], [26]]
-    mb = collate([0, 1, 2], prompts, completions, pad_id=256)
+    prompts = [[5, 6, 7, 8, 9], [10, 11]]
+    completions = [[20, 21], [22, 23, 24, 25], [26], [27, 28, 29]]   # G = 2
+    mb = pack_groups([0, 1], prompts, completions, group_size=2, pad_id=256)
     with torch.no_grad():
         logp, entropy = policy_logprobs(model, mb, temperature=0.7, with_entropy=True)
-        for j, (p, c) in enumerate(zip(prompts, completions)):
-            ids = torch.tensor([p + c])
-            logits = model(ids).logits[0, len(p) - 1:-1].float() / 0.7                      # (len(c), V)
+        for row, c in enumerate(completions):
+            p = prompts[row // 2]
+            logits = model(torch.tensor([p + c])).logits[0, len(p) - 1:-1].float() / 0.7   # (len(c), V)
             expected = logits.log_softmax(-1).gather(-1, torch.tensor(c)[:, None]).squeeze(-1)
-            torch.testing.assert_close(logp[j, :len(c)], expected, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(logp[row, :len(c)], expected, rtol=1e-4, atol=1e-5)
             probs = logits.softmax(-1)
-            torch.testing.assert_close(entropy[j, :len(c)], -(probs * probs.log()).sum(-1), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(entropy[row, :len(c)], -(probs * probs.log()).sum(-1), rtol=1e-4, atol=1e-5)
