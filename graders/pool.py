@@ -51,6 +51,7 @@ class Job:
     name: str
     params_json: str
     samples: Sequence[Sample]
+    timeout_s: float | None = None  # None: the pool's timeout
 
 
 @contextmanager
@@ -167,6 +168,9 @@ class WorkerPool:
         child.close()
         return _Worker(process, parent)
 
+    def _timeout(self, job: Job) -> float:
+        return job.timeout_s if job.timeout_s is not None else self.timeout_s
+
     def _replace(self, worker: _Worker) -> None:
         _kill(worker)
         self._workers[self._workers.index(worker)] = self._start()
@@ -201,7 +205,7 @@ class WorkerPool:
             queue.appendleft(index)
             self._replace(w)
             return
-        w.job, w.deadline = index, time.monotonic() + self.timeout_s
+        w.job, w.deadline = index, time.monotonic() + self._timeout(jobs[index])
 
     def _collect(self, w: _Worker, jobs: Sequence[Job], results: list, queue: deque) -> None:
         """Take a finished result, or settle a worker that timed out or died."""
@@ -214,7 +218,7 @@ class WorkerPool:
             if message[0] == "ready":
                 w.ready, self._start_failures = True, 0
             elif message[0] == "loaded":
-                w.deadline = time.monotonic() + self.timeout_s
+                w.deadline = time.monotonic() + self._timeout(jobs[w.job])
             elif message[0] == w.job:
                 results[w.job], w.job = message[1], None
             return

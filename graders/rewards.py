@@ -110,10 +110,13 @@ class RewardScorer:
 
     workers: grading processes; timeout_s: limit per grader call (built-ins: per sample); cache_size: graded
     (term, sample) results kept; memory_mb: address-space limit per worker (0: none).
+    A grader whose params have their own `timeout_s` (the code grader's sandbox limit) is a backstop for it:
+    its calls get timeout_s + params.timeout_s per sample, so the grader's own, more specific verdict wins.
     """
 
     def __init__(self, workers: int = 2, timeout_s: float = 10.0, cache_size: int = 100_000, memory_mb: int = 4096):
         self.pool = WorkerPool(workers=workers, timeout_s=timeout_s, memory_mb=memory_mb)
+        self.timeout_s = timeout_s
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple, Grade] = OrderedDict()
 
@@ -158,9 +161,11 @@ class RewardScorer:
         for (name, params_json), keys in by_term.items():
             grader, entry = registry.get(name), registry.entry(name)
             size = max(1, int(getattr(grader, "batch_size", 1)))
+            own_limit = json.loads(params_json).get("timeout_s")
             for start in range(0, len(keys), size):
                 chunk = keys[start:start + size]
-                jobs.append(Job(entry.ref, name, params_json, [todo[k] for k in chunk]))
+                limit = self.timeout_s + own_limit * len(chunk) if isinstance(own_limit, (int, float)) else None
+                jobs.append(Job(entry.ref, name, params_json, [todo[k] for k in chunk], limit))
                 job_keys.append(chunk)
         results = self.pool.run(jobs)
         return {k: g for chunk, grades in zip(job_keys, results) for k, g in zip(chunk, grades)}

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 
 from graders import Grade, Sample, grader
 from graders.rewards import RewardScorer, RewardTerm
@@ -49,6 +50,17 @@ async def async_sleeper(sample: Sample, params) -> Grade:
 
     await asyncio.sleep(0.3)
     return Grade(float(len(sample.completion)))
+
+
+class OwnLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timeout_s: float = Field(1.0, description="The grader's own time limit per sample.")
+
+
+@grader("test_own_limit", params=OwnLimit, description="sleeps 1.5 s; has its own timeout_s")
+def own_limit(sample: Sample, params: OwnLimit) -> Grade:
+    time.sleep(1.5)
+    return Grade(1.0)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +118,11 @@ def test_pool_is_healthy_after_failures_and_timeouts_are_not_cached(scorer, tmp_
     rewards = scorer.score([RewardTerm(grader="math")], [Sample(f"\\boxed{{{i}}}", {"answer": str(i)})
                                                          for i in range(20)])
     assert all(r.correct for r in rewards)
+
+
+def test_a_grader_with_its_own_limit_gets_it_on_top_of_the_pool_timeout(scorer):
+    [reward] = scorer.score([RewardTerm(grader="test_own_limit")], [Sample("slow")])
+    assert reward.score == 1.0 and not reward.errors  # 1.5 s < pool 1.0 s + own 1.0 s
 
 
 def test_score_from_a_thread(scorer):
