@@ -34,6 +34,17 @@ class Limits(BaseModel):
                            "here; enforced by the bwrap backend's user namespace and docker's pids limit).")
 
 
+def worker_memory_mb(limits: Limits) -> int:
+    """Memory cap for everything one worker runs (docker container, bwrap cgroup): two candidate-sized processes
+    plus 256 MiB for the zygote, the tester and tmpfs scratch files."""
+    return 2 * limits.memory_mb + 256
+
+
+def worker_pids(limits: Limits) -> int:
+    """Process cap for one worker: the job's processes plus the worker's own (init, zygote, tester)."""
+    return limits.processes + 8
+
+
 @dataclass(frozen=True)
 class Job:
     """One program to test. `tests` is a code test spec (kind assert, call or stdio; see DESIGN.md)."""

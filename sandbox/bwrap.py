@@ -12,8 +12,12 @@ Isolation, per worker:
 - the zygote applies CPU, address-space, file-size, open-file and process limits to each candidate and kills
   every process in the namespace after each job; --die-with-parent tears the sandbox down with the host.
 
-What is not covered: an aggregate memory cap per worker (each process has its own address-space limit; the
-process limit bounds the product), seccomp syscall filtering, CPU shares.
+- when rlvr runs as root, each worker (bwrap, its init, the zygote and everything forked later) is moved into its
+  own cgroup before any job runs: one memory cap (no swap) and one pids cap for the whole worker
+  (sandbox/cgroup.py; v1 or v2).
+
+What is not covered: the aggregate memory cap without root (per-process limits only; `rlvr sandbox check`
+reports it), CPU shares between workers.
 Needs: bubblewrap >= 0.4 and unprivileged user namespaces (`sysctl kernel.unprivileged_userns_clone=1` on
 older Debian kernels).
 """
@@ -22,8 +26,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
+from sandbox import cgroup
+from sandbox.base import Limits, worker_memory_mb, worker_pids
 from sandbox.pipe_channel import PipeChannel
 from sandbox.pool import SandboxPool
 from sandbox.zygote import BOOTSTRAP
@@ -73,7 +80,33 @@ def bwrap_argv(python: str, scratch_mb: int = SCRATCH_MB) -> list[str]:
     ]
 
 
-def spawn(python: str, scratch_mb: int = SCRATCH_MB) -> PipeChannel:
+def sandbox_tree(root: int, python: str, timeout_s: float = 10.0) -> list[int]:
+    """Pids of bwrap `root` and its descendants, once the interpreter inside has started (before any job)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        children: dict[int, list[int]] = {}
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+        tree, queue = [], [root]
+        while queue:
+            pid = queue.pop()
+            tree.append(pid)
+            queue += children.get(pid, [])
+        for pid in tree:
+            try:
+                if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0] == python.encode():
+                    return tree
+            except OSError:
+                continue
+        time.sleep(0.002)
+    raise TimeoutError("the sandboxed interpreter did not start")
+
+
+def spawn(python: str, limits: Limits, scratch_mb: int = SCRATCH_MB) -> PipeChannel:
     as_root = os.geteuid() == 0
     process = subprocess.Popen(
         bwrap_argv(python, scratch_mb), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -81,12 +114,25 @@ def spawn(python: str, scratch_mb: int = SCRATCH_MB) -> PipeChannel:
         user=SANDBOX_UID if as_root else None, group=SANDBOX_UID if as_root else None,
         extra_groups=[] if as_root else None,
     )
-    return PipeChannel(process)
+    group = cgroup.create(f"rlvr-bwrap-{os.getpid()}-{process.pid}", worker_memory_mb(limits) << 20,
+                          worker_pids(limits))
+    channel = PipeChannel(process, on_close=group.remove if group else None)
+    if group is not None:
+        try:
+            for pid in sandbox_tree(process.pid, python):
+                group.attach(pid)
+        except (OSError, TimeoutError):
+            channel.close()
+            raise
+    return channel
 
 
-def open_bwrap(workers: int | None = None, python: str | None = None, scratch_mb: int = SCRATCH_MB) -> SandboxPool:
+def open_bwrap(workers: int | None = None, python: str | None = None, scratch_mb: int = SCRATCH_MB,
+               limits: Limits | None = None) -> SandboxPool:
+    """A warm pool. `limits` sizes each worker's cgroup (memory, pids) when one can be made (root)."""
     reason = unavailable_reason()
     if reason:
         raise RuntimeError(f"bwrap backend unavailable: {reason}")
     interpreter = python or default_python()
-    return SandboxPool("bwrap", lambda: spawn(interpreter, scratch_mb), CONFIG, workers)
+    ceiling = limits or Limits()
+    return SandboxPool("bwrap", lambda: spawn(interpreter, ceiling, scratch_mb), CONFIG, workers)

@@ -10,7 +10,7 @@ directory, a host process to find and kill, files that must not appear on the ho
 tests/sandbox/test_isolation.py run the same properties, per backend.
 
 What is covered: no network (loopback included), no host file reads, no host writes, host processes invisible
-and unkillable, fork bomb, memory bomb, disk fill, infinite output, sleep past the timeout, background processes
+and unkillable, fork bomb, memory bomb (one process and many), disk fill, infinite output, sleep past the timeout, background processes
 and files gone after the job, and the pool still healthy afterwards.
 What is not covered: kernel exploits, side channels, CPU starvation of neighbours.
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from sandbox import Job, Limits, Outcome, Sandbox, open_sandbox
+from sandbox.base import worker_memory_mb
 
 LIMITS = Limits(timeout_s=3.0, memory_mb=256, processes=16, output_kb=64, file_size_mb=16)
 CONTAINED = "CONTAINED"
@@ -216,6 +217,49 @@ chunks = None
     return verdict(outcome, facts)
 
 
+def check_memory_across_processes(box: Sandbox) -> tuple[bool, str]:
+    """Many processes each just under the per-process limit: only a per-worker cap (cgroup) stops the sum."""
+    outcome, facts = probe(box, f"""
+import json, os, select, sys, time
+r, w = os.pipe()
+pids = []
+for _ in range({LIMITS.processes - 2}):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        chunks = []
+        try:
+            for _ in range({LIMITS.memory_mb // 32}):
+                chunks.append(b"x" * (32 << 20))
+        except MemoryError:
+            pass
+        os.write(w, ("%d %d\\n" % (os.getpid(), 32 * len(chunks))).encode())
+        time.sleep(60)
+        os._exit(0)
+    pids.append(pid)
+os.close(w)
+time.sleep(4)
+data = b""
+while select.select([r], [], [], 0.1)[0]:
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    data += chunk
+alive = {{pid for pid in pids if os.waitpid(pid, os.WNOHANG) == (0, 0)}}
+held = sum(int(mb) for pid, mb in (line.split() for line in data.decode().splitlines()) if int(pid) in alive)
+print(json.dumps({{"held_mb": held, "alive": len(alive), "started": len(pids)}}), file=sys.stderr)
+""", LIMITS.model_copy(update={"timeout_s": 10.0}))
+    held, cap = facts.get("held_mb"), worker_memory_mb(LIMITS)
+    if held is None:
+        return False, f"probe did not report (error {outcome.error})"
+    detail = f"{facts['started']} processes held {held} MiB at once (worker cap {cap} MiB)"
+    if held > cap:
+        detail += "; no per-worker memory cap: run as root for a cgroup (bwrap) or use docker"
+    return held <= cap, detail
+
+
 def check_disk_fill(box: Sandbox) -> tuple[bool, str]:
     outcome, facts = probe(box, """
 import json, os, sys
@@ -301,6 +345,7 @@ CHECKS: dict[str, Callable[[Sandbox], tuple[bool, str]]] = {
     "host processes invisible and unkillable": check_host_processes,
     "fork bomb contained": check_fork_bomb,
     "memory bomb contained": check_memory_bomb,
+    "memory bomb across processes contained": check_memory_across_processes,
     "disk fill contained": check_disk_fill,
     "infinite output capped": check_output,
     "sleep past the timeout killed": check_timeout,
@@ -312,7 +357,7 @@ CHECKS: dict[str, Callable[[Sandbox], tuple[bool, str]]] = {
 def run_checks(backend: str, **options) -> list[CheckResult]:
     """Every property against one fresh single-worker pool of `backend`."""
     results = []
-    with open_sandbox(backend, workers=1, **options) as box:
+    with open_sandbox(backend, workers=1, limits=LIMITS, **options) as box:
         for name, check in CHECKS.items():
             try:
                 ok, detail = check(box)

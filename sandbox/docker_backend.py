@@ -18,7 +18,7 @@ import socket
 import struct
 import time
 
-from sandbox.base import Limits
+from sandbox.base import Limits, worker_memory_mb, worker_pids
 from sandbox.image import IMAGE, image_exists
 from sandbox.pool import SandboxPool
 from sandbox.zygote import BOOTSTRAP
@@ -89,8 +89,8 @@ def spawn(client, image: str, limits: Limits) -> DockerChannel:
     container = client.containers.create(
         image, command=["python3", "-I", "-S", "-c", BOOTSTRAP], stdin_open=True, working_dir="/tmp",
         network_mode="none", read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-        user=SANDBOX_USER, init=True, pids_limit=limits.processes + 8,
-        mem_limit=f"{limits.memory_mb * 2 + 256}m", memswap_limit=f"{limits.memory_mb * 2 + 256}m",
+        user=SANDBOX_USER, init=True, pids_limit=worker_pids(limits),
+        mem_limit=f"{worker_memory_mb(limits)}m", memswap_limit=f"{worker_memory_mb(limits)}m",
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={SCRATCH_MB}m,mode=1777"}, shm_size="64m",
         environment={"HOME": "/tmp", "LANG": "C.UTF-8"}, labels={LABEL: "worker"}, auto_remove=True,
     )

@@ -6,13 +6,14 @@ import select
 import signal
 import subprocess
 import time
+from typing import Callable
 
 
 class PipeChannel:
     """Owns `process` (started with start_new_session=True); `close` kills its whole process group."""
 
-    def __init__(self, process: subprocess.Popen):
-        self.process = process
+    def __init__(self, process: subprocess.Popen, on_close: Callable[[], None] | None = None):
+        self.process, self.on_close = process, on_close
         assert process.stdin is not None and process.stdout is not None
         self.stdin, self.stdout = process.stdin.fileno(), process.stdout.fileno()
 
@@ -42,3 +43,5 @@ class PipeChannel:
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 pipe.close()
+        if self.on_close is not None:
+            self.on_close()

@@ -1,17 +1,16 @@
-"""Shared sandbox pools for the sandbox tests: one warm pool per backend per session, skipped with the reason
-when the backend cannot run here (scripts/setup-sandbox.sh installs and starts both)."""
+"""Shared sandbox pools for the sandbox tests: warm pools per backend per session, skipped with the reason when
+the backend cannot run here (scripts/setup-sandbox.sh installs and starts both)."""
 from __future__ import annotations
 
 import pytest
 
 from sandbox import open_sandbox
+from sandbox.check import LIMITS
 
 from sandbox_backends import skip_reason
 
 
-@pytest.fixture(scope="session")
-def pools():
-    """backend -> warm pool (2 workers), created on first use."""
+def pool_factory(**options):
     opened = {}
 
     def get(backend: str):
@@ -19,27 +18,26 @@ def pools():
             reason = skip_reason(backend)
             if reason:
                 pytest.skip(reason)
-            opened[backend] = open_sandbox(backend, workers=2)
+            opened[backend] = open_sandbox(backend, **options)
         return opened[backend]
 
+    return opened, get
+
+
+@pytest.fixture(scope="session")
+def pools():
+    """backend -> warm pool with 2 workers and default limits."""
+    opened, get = pool_factory(workers=2)
     yield get
     for pool in opened.values():
         pool.close()
 
 
 @pytest.fixture(scope="session")
-def single_worker_pools():
-    """backend -> warm pool with one worker (checks that need two jobs on the same worker)."""
-    opened = {}
-
-    def get(backend: str):
-        if backend not in opened:
-            reason = skip_reason(backend)
-            if reason:
-                pytest.skip(reason)
-            opened[backend] = open_sandbox(backend, workers=1)
-        return opened[backend]
-
+def check_pools():
+    """backend -> a pool like `rlvr sandbox check` uses: one worker (two jobs land on the same worker) and
+    worker caps sized from the check's limits."""
+    opened, get = pool_factory(workers=1, limits=LIMITS)
     yield get
     for pool in opened.values():
         pool.close()
