@@ -42,7 +42,7 @@ def worker_memory_mb(limits: Limits) -> int:
 
 def worker_pids(limits: Limits) -> int:
     """Process cap for one worker: the job's processes plus the worker's own (init, zygote, tester)."""
-    return limits.processes + 8
+    return limits.processes + 3
 
 
 @dataclass(frozen=True)

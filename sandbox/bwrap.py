@@ -115,7 +115,7 @@ def spawn(python: str, limits: Limits, scratch_mb: int = SCRATCH_MB) -> PipeChan
         extra_groups=[] if as_root else None,
     )
     group = cgroup.create(f"rlvr-bwrap-{os.getpid()}-{process.pid}", worker_memory_mb(limits) << 20,
-                          worker_pids(limits))
+                          worker_pids(limits) + 1)  # + bwrap's monitor process, outside the sandbox
     channel = PipeChannel(process, on_close=group.remove if group else None)
     if group is not None:
         try:
