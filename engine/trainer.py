@@ -469,7 +469,8 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
                         run.history["final_accuracy"] = metrics["eval/accuracy"]
                 log(run, metrics)
                 progress.update(run.step, metrics)
-                if final or (cfg.train.save_every and run.step % cfg.train.save_every == 0):
+                due = final or (cfg.train.save_every and run.step % cfg.train.save_every == 0)
+                if due and run.bad_steps == 0:  # never checkpoint in the middle of a non-finite streak
                     save(run)
     finally:
         run.scorer.close()
