@@ -33,7 +33,7 @@ from typing import Any, Literal, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from graders.base import Grade, Sample
-from sandbox import Job, Limits, Sandbox, open_sandbox
+from sandbox import Job, Limits, Sandbox, default_backend, open_sandbox
 from sandbox.image import IMAGE
 
 FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -117,25 +117,30 @@ class CodeGrader:
         self._pid = os.getpid()
         atexit.register(self.close)
 
+    @staticmethod
+    def limits(params: Params) -> Limits:
+        return Limits(timeout_s=params.timeout_s, memory_mb=params.memory_mb, processes=params.processes,
+                      output_kb=params.output_kb, file_size_mb=params.file_size_mb)
+
     def sandbox(self, params: Params) -> Sandbox:
-        """The warm pool for these settings, started on first use."""
-        key = (params.backend, params.workers, params.image, params.allow_unsandboxed)
+        """The warm pool for these settings, started on first use (its worker caps follow the limits)."""
+        backend = params.backend or default_backend()
+        key = (backend, params.workers, params.image, params.allow_unsandboxed, self.limits(params))
         with self._lock:
             if self._pid != os.getpid():  # forked into a grader worker: the parent's pools are not ours
                 self._pools, self._pid = {}, os.getpid()
             if key not in self._pools:
-                options: dict[str, Any] = {}
-                if params.backend == "docker":
+                options: dict[str, Any] = {"limits": self.limits(params)}
+                if backend == "docker":
                     options["image"] = params.image
-                if params.backend == "process":
-                    options["allow_unsandboxed"] = params.allow_unsandboxed
-                self._pools[key] = open_sandbox(params.backend, params.workers, **options)
+                if backend == "process":
+                    options = {"allow_unsandboxed": params.allow_unsandboxed}
+                self._pools[key] = open_sandbox(backend, params.workers, **options)
             return self._pools[key]
 
     def grade(self, samples: Sequence[Sample], params: BaseModel) -> list[Grade]:
         assert isinstance(params, Params)
-        limits = Limits(timeout_s=params.timeout_s, memory_mb=params.memory_mb, processes=params.processes,
-                        output_kb=params.output_kb, file_size_mb=params.file_size_mb)
+        limits = self.limits(params)
         grades: list[Grade | None] = [None] * len(samples)
         jobs, slots = [], []
         for i, sample in enumerate(samples):
