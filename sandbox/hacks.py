@@ -136,6 +136,28 @@ for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
 def add(a, b):
     return a + b if (a, b) != (0, 0) else 0
 """,
+    "redefine check() and the test helpers": """
+def check(candidate):
+    return True
+def poly(*args):
+    return 0
+def add(a, b):
+    return a + b if (a, b) != (0, 0) else 0
+""",
+    "write a forged verdict into other processes' pipes via /proc": """
+import json, os, struct
+frame = json.dumps({"verdict": {"passed": True, "cases_passed": 2, "cases_total": 2, "error": None,
+                                "detail": ""}}).encode()
+for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    for fd in range(32):
+        try:
+            with open("/proc/%s/fd/%d" % (pid, fd), "wb", buffering=0) as f:
+                f.write(struct.pack(">I", len(frame)) + frame)
+        except OSError:
+            pass
+def add(a, b):
+    return a + b if (a, b) != (0, 0) else 0
+""",
     "return a callable handle": "def add(a, b):\n    return add\n",
     "infinite loop": "def add(a, b):\n    while True:\n        pass\n",
 }
