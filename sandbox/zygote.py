@@ -120,7 +120,9 @@ def decode(x, resolve):
         return [decode(v, resolve) for v in x]
     if type(x) is not dict:
         return x
-    (tag, v), = x.items() if len(x) == 1 else (("r", x),)
+    if len(x) != 1:
+        return resolve(x)
+    (tag, v), = x.items()
     if tag == "t":
         return tuple(decode(i, resolve) for i in v)
     if tag == "d":
@@ -233,13 +235,10 @@ def candidate_main(from_t, to_t, config):
     install_socket_filter(config["socket_filter"])  # `rlvr sandbox check` reports when it did not hold
     if job["kind"] == "stdio":
         return serve_stdio(job, from_t, to_t, config)
+    code = compile_program(job["program"], to_t)
+    if code is None:
+        return
     namespace = {"__name__": "solution", "__builtins__": builtins}
-    try:
-        code = compile(job["program"], "solution.py", "exec")
-    except (SyntaxError, ValueError, OverflowError, RecursionError) as exc:
-        return send(to_t, {"load_error": "syntax_error", "detail": "%s: %s" % (type(exc).__name__, exc)})
-    except MemoryError:
-        return send(to_t, {"load_error": "memory", "detail": "MemoryError while compiling"})
     try:
         exec(code, namespace)
     except BaseException as exc:
@@ -266,6 +265,17 @@ def candidate_main(from_t, to_t, config):
         send(to_t, reply)
 
 
+def compile_program(program, to_t):
+    """The code object, or None after telling T why the program does not compile."""
+    try:
+        return compile(program, "solution.py", "exec")
+    except (SyntaxError, ValueError, OverflowError, RecursionError) as exc:
+        send(to_t, {"load_error": "syntax_error", "detail": "%s: %s" % (type(exc).__name__, exc)})
+    except MemoryError:
+        send(to_t, {"load_error": "memory", "detail": "MemoryError while compiling"})
+    return None
+
+
 def error_name(exc):
     if isinstance(exc, MemoryError):
         return "memory"
@@ -278,10 +288,9 @@ def error_name(exc):
 
 def serve_stdio(job, from_t, to_t, config):
     """C for stdio jobs: one fresh child per case (fork), stdin from a file, stdout read back with a cap."""
-    try:
-        code = compile(job["program"], "solution.py", "exec")
-    except (SyntaxError, ValueError, OverflowError, RecursionError) as exc:
-        return send(to_t, {"load_error": "syntax_error", "detail": "%s: %s" % (type(exc).__name__, exc)})
+    code = compile_program(job["program"], to_t)
+    if code is None:
+        return
     send(to_t, {"loaded": True})
     cap = job["limits"]["output_kb"] << 10
     while True:
