@@ -24,6 +24,7 @@ CASES = {
     "returns nothing": ("def add(a, b):\n    pass\n", "wrong_answer"),
     "kills itself": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", "crashed"),
     "burns CPU in C code": ("x = 10 ** 10 ** 9\n", "timeout"),
+    "kills the whole sandbox": ("import os, signal\nos.kill(-1, signal.SIGKILL)\n", "sandbox_error"),
 }
 
 
