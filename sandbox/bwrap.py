@@ -114,7 +114,7 @@ def spawn(python: str, limits: Limits, scratch_mb: int = SCRATCH_MB) -> PipeChan
         user=SANDBOX_UID if as_root else None, group=SANDBOX_UID if as_root else None,
         extra_groups=[] if as_root else None,
     )
-    group = cgroup.create(f"rlvr-bwrap-{os.getpid()}-{process.pid}", worker_memory_mb(limits) << 20,
+    group = cgroup.create(f"{cgroup.PREFIX}-{os.getpid()}-{process.pid}", worker_memory_mb(limits) << 20,
                           worker_pids(limits) + 1)  # + bwrap's monitor process, outside the sandbox
     channel = PipeChannel(process, on_close=group.remove if group else None)
     if group is not None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
+PREFIX = "rlvr-bwrap"
 
 
 class WorkerCgroup:
@@ -54,8 +55,20 @@ def write(directory: Path, values: dict[str, str]) -> None:
             (directory / name).write_text(value)
 
 
+def sweep(parent: Path) -> None:
+    """Remove empty cgroups left by pools whose process died without closing them (named PREFIX-<pid>-...)."""
+    for stale in parent.glob(f"{PREFIX}-*"):
+        owner = stale.name.split("-")[2]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            try:
+                stale.rmdir()
+            except OSError:
+                pass
+
+
 def create(name: str, memory_bytes: int, pids: int) -> WorkerCgroup | None:
-    """A fresh cgroup with the caps, or None when this machine or user cannot have one."""
+    """A fresh cgroup with the caps, or None when this machine or user cannot have one. `name` starts with
+    PREFIX-<pid of the owning process>- so that `sweep` can clean up after a killed owner."""
     if os.geteuid() != 0:
         return None
     made: list[Path] = []
@@ -67,6 +80,7 @@ def create(name: str, memory_bytes: int, pids: int) -> WorkerCgroup | None:
             parent.mkdir(exist_ok=True)
             (ROOT / "cgroup.subtree_control").write_text("+memory +pids")
             (parent / "cgroup.subtree_control").write_text("+memory +pids")
+            sweep(parent)
             directory = parent / name
             directory.mkdir()
             made.append(directory)
@@ -76,6 +90,7 @@ def create(name: str, memory_bytes: int, pids: int) -> WorkerCgroup | None:
             memory = ROOT / "memory" / own["memory"].lstrip("/") / name
             tasks = ROOT / "pids" / own["pids"].lstrip("/") / name
             for directory in (memory, tasks):
+                sweep(directory.parent)
                 directory.mkdir()
                 made.append(directory)
             write(memory, {"memory.limit_in_bytes": str(memory_bytes), "memory.memsw.limit_in_bytes":
