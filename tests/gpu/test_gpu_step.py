@@ -1,0 +1,21 @@
+"""GPU path: bf16 training on CUDA with the packed-group forward. Skipped cleanly without a CUDA device."""
+import json
+
+import pytest
+import torch
+
+from conftest import run_cli
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def test_bf16_steps_on_gpu(tiny_config, tmp_path):
+    result = run_cli("train", *tiny_config, "model.dtype=auto", "log.run_name=gpu")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "runs" / "gpu" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 2 and all(r.get("skipped_updates", 0) == 0 for r in rows[1:])
+
+
+def test_device_and_dtype_choice():
+    from engine import device
+    assert device.device().type == "cuda" and device.train_dtype() == torch.bfloat16 and device.dist_backend() == "nccl"
