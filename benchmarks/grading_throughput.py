@@ -9,7 +9,9 @@ multi-step arithmetic with `<<a*b=c>>` calculator notes and one of the endings s
 Half the candidates are wrong (labels known). math-verify = `verify(parse(gold), parse(completion))` per sample, one process;
 rlvr = RewardScorer(workers=2).score() over batches of 64 (one training step each), pool started and warm
 before timing (as in training).
-Not covered: LaTeX-heavy answers (MATH-style), where the fast path does not apply and sympy dominates.
+With --latex the answers are fractions (`\\boxed{\\frac{72}{7}}`, `$\\dfrac{144}{14}$`): no plain-number fast path,
+so the gain is the cache and the second worker only.
+Not covered: long MATH-style solutions with many formulas (parsing cost grows with the text).
 """
 from __future__ import annotations
 
@@ -26,29 +28,35 @@ NAMES = ["Natalia", "Weng", "Betty", "Julie", "James", "Mark", "Albert", "Ken", 
 ITEMS = ["clips", "dollars", "pages", "apples", "marbles", "cookies", "miles", "tickets"]
 
 
-def solution(rng: random.Random, answer: int, name: str, item: str) -> str:
+def solution(rng: random.Random, answer: int, name: str, item: str, latex: bool = False) -> str:
     a = rng.randint(2, 60)
     b = rng.randint(2, 12)
     steps = [f"{name} has {a} {item} at first.",
              f"Each day {name} gets {b} more, so after 3 days that is {b}*3 = <<{b}*3={3 * b}>>{3 * b} {item}.",
              f"Together that makes {a}+{3 * b} = <<{a}+{3 * b}={a + 3 * b}>>{a + 3 * b} {item}.",
              f"After giving some away and counting again, {name} ends up with {answer:,} {item}."]
-    ending = rng.choice([f"#### {answer}", f"The answer is {answer}.", f"So the final answer is \\boxed{{{answer}}}.",
-                         f"Therefore {name} has {answer} {item} in total."])
+    if latex:  # a fraction: no plain-number fast path, math-verify and sympy do the work
+        ending = rng.choice([f"So the final answer is \\boxed{{\\frac{{{answer}}}{{7}}}}.",
+                             f"The answer is $\\dfrac{{{2 * answer}}}{{14}}$."])
+    else:
+        ending = rng.choice([f"#### {answer}", f"The answer is {answer}.", f"So the final answer is \\boxed{{{answer}}}.",
+                             f"Therefore {name} has {answer} {item} in total."])
     return "\n".join(steps[: rng.randint(2, 4)] + [ending])
 
 
-def dataset(n: int, seed: int = 0) -> tuple[list[Sample], list[bool]]:
+def dataset(n: int, seed: int = 0, latex: bool = False) -> tuple[list[Sample], list[bool]]:
     """n samples in groups of 8, and whether each is right."""
     rng = random.Random(seed)
     samples, labels = [], []
     for problem in range((n + 7) // 8):
         gold = rng.randint(5, 5000)
         name, item = rng.choice(NAMES), rng.choice(ITEMS)
-        pool = [solution(rng, gold if k % 2 == 0 else gold + rng.randint(1, 40), name, item) for k in range(4)]
+        pool = [solution(rng, gold if k % 2 == 0 else gold + rng.randint(1, 40), name, item, latex)
+                for k in range(4)]
+        reference = f"\\frac{{{gold}}}{{7}}" if latex else str(gold)
         for _ in range(8):
             k = rng.randrange(4)
-            samples.append(Sample(pool[k], {"answer": str(gold)}, prompt=f"problem {problem}"))
+            samples.append(Sample(pool[k], {"answer": reference}, prompt=f"problem {problem}"))
             labels.append(k % 2 == 0)
     return samples[:n], labels[:n]
 
@@ -57,8 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2000, help="number of samples (groups of 8)")
     parser.add_argument("--workers", type=int, default=2, help="rlvr grading workers")
+    parser.add_argument("--latex", action="store_true", help="fraction answers in LaTeX (no fast path)")
     args = parser.parse_args()
-    samples, labels = dataset(args.samples)
+    samples, labels = dataset(args.samples, latex=args.latex)
     distinct = len({(s.completion, s.reference["answer"]) for s in samples})
     print(f"{len(samples)} samples, {distinct} distinct ({distinct / len(samples):.0%})")
 
