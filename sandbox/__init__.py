@@ -4,8 +4,10 @@
     with open_sandbox("bwrap") as box:            # or "docker"; "process" only with allow_unsandboxed=True
         outcomes = box.run([Job(program, tests)])
 
-Backends: bwrap (sandbox/bwrap.py), docker (sandbox/docker_backend.py), process (sandbox/process.py).
-How a job runs: sandbox/zygote.py. Isolation self-test: sandbox/check.py (`rlvr sandbox check`).
+Backends: bwrap (sandbox/bwrap.py, with sandbox/cgroup.py), docker (sandbox/docker_backend.py, image from
+sandbox/image.py), process (sandbox/process.py, no isolation). Shared: sandbox/pool.py, sandbox/worker.py.
+How a job runs and is judged: sandbox/zygote.py. Isolation self-test: sandbox/check.py (`rlvr sandbox check`).
+Reward-hacking catalogue: sandbox/hacks.py. Design and figures: docs/sandbox.md.
 """
 from __future__ import annotations
 
