@@ -74,12 +74,16 @@ def test_sigkilled_run_resumes_to_the_same_losses(tiny_config, tmp_path):
         torch.testing.assert_close(final[key], value, rtol=1e-5, atol=1e-7, msg=key)
 
 
-def test_two_processes_train_data_parallel(tiny_config, tmp_path):
-    result = run_cli("train", "--nproc", "2", *tiny_config, "log.run_name=ddp", "train.zero_stage=2")
+@pytest.mark.parametrize("extra", [["train.zero_stage=2"], ["train.zero_stage=3", "grpo.beta=0.1"]],
+                         ids=["zero2", "zero3-kl"])
+def test_two_processes_train_data_parallel(tiny_config, tmp_path, extra):
+    result = run_cli("train", "--nproc", "2", *tiny_config, "log.run_name=ddp", *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "runs" / "ddp"
     rows = metrics(run_dir)
     assert [r["step"] for r in rows] == [0, 1, 2]
+    if "grpo.beta=0.1" in extra:  # the reference model is loaded and the policy has moved away from it
+        assert rows[1]["kl"] == pytest.approx(0.0, abs=1e-6) and rows[2]["kl"] > 0
     assert (run_dir / "checkpoints" / "step-000002" / "hf" / "model.safetensors").is_file()
     assert (run_dir / "checkpoints" / "step-000002" / "rng-rank1.pt").is_file()
 
