@@ -2,7 +2,8 @@
 
 Isolation, per worker:
 - every namespace unshared (user, PID, network, IPC, UTS, cgroup): no network interface but an isolated
-  loopback, host processes invisible (own PID namespace, own /proc);
+  loopback (which the zygote's seccomp filter makes unusable too), host processes invisible (own PID
+  namespace, own /proc);
 - the filesystem is an empty read-only root with /usr (and the interpreter's prefix, when elsewhere) bound
   read-only, a fresh /dev, and two size-capped tmpfs scratch dirs (/tmp, /dev/shm) wiped after every job; no
   /etc, /home, /root or project files, so no host secrets;
@@ -10,8 +11,7 @@ Isolation, per worker:
   uid 65534 too: RLIMIT_NPROC is not enforced for processes whose real uid is host root, and with an
   unprivileged uid the per-job process limit holds (counted inside the worker's own user namespace);
 - the zygote applies CPU, address-space, file-size, open-file and process limits to each candidate and kills
-  every process in the namespace after each job; --die-with-parent tears the sandbox down with the host.
-
+  every process in the namespace after each job; --die-with-parent tears the sandbox down with the host;
 - when rlvr runs as root, each worker (bwrap, its init, the zygote and everything forked later) is moved into its
   own cgroup before any job runs: one memory cap (no swap) and one pids cap for the whole worker
   (sandbox/cgroup.py; v1 or v2).
