@@ -30,7 +30,7 @@ import re
 import threading
 from typing import Any, Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from graders.base import Grade, Sample
 from sandbox import Job, Limits, Sandbox, default_backend, open_sandbox
@@ -60,6 +60,13 @@ class Params(BaseModel):
     max_code_kb: int = Field(256, ge=1, description="Longer extracted code scores 0 with `code_too_long`.")
     partial_credit: bool = Field(False, description="Score the fraction of cases passed instead of 0/1.")
     tests_field: str = Field("tests", description="Reference field holding the test spec (a dict or its JSON).")
+
+    @model_validator(mode="after")
+    def _process_needs_consent(self) -> "Params":
+        if self.backend == "process" and not self.allow_unsandboxed:
+            raise ValueError("backend 'process' runs model code with no isolation; set allow_unsandboxed: true "
+                             "to accept that, or use bwrap or docker")
+        return self
 
 
 def extract_code(completion: str) -> str:

@@ -90,3 +90,19 @@ def test_same_value_is_strict():
     assert not same_value(True, 1) and not same_value(1, True)
     assert not same_value(2.0, 2) and not same_value("1", 1)
     assert not same_value({"a": 1}, {"a": 1, "b": 2})
+
+
+def test_process_backend_needs_explicit_consent_and_warns():
+    from graders import Sample
+    from sandbox import open_sandbox
+    from sandbox.process import UnsandboxedWarning
+
+    with pytest.raises(ValidationError, match="allow_unsandboxed"):
+        grader.Params(backend="process")
+    with pytest.raises(RuntimeError, match="allow_unsandboxed"):
+        open_sandbox("process")
+    with pytest.warns(UnsandboxedWarning):
+        params = grader.Params(backend="process", allow_unsandboxed=True, workers=1)
+        [g] = grader.grade([Sample("def add(a, b):\n    return a + b\n", {"tests": {
+            "kind": "call", "fn_name": "add", "cases": [{"args": [1, 2], "expected": 3}]}})], params)
+    assert g.score == 1.0
