@@ -435,9 +435,16 @@ def log(run: Run, metrics: dict) -> None:
             plot_curves(run.logger.path, run.run_dir / "curves.png")
 
 
+def out_of_time(cfg: Config, started: float) -> bool:
+    """Whether the time budget is spent; every rank takes rank 0's answer, so all stop at the same step."""
+    spent = cfg.train.time_budget_min is not None and time.monotonic() - started >= cfg.train.time_budget_min * 60
+    return bool(D.all_reduce([float(spent) if D.rank() == 0 else 0.0])[0])
+
+
 def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     """Run (or resume) training; returns the summary (baseline and final eval accuracy, run dir)."""
     run = build_run(cfg, run_dir, resume)
+    started = time.monotonic()
     progress = StepProgress(cfg.train.steps, run.step, enabled=cfg.log.progress and D.rank() == 0)
     try:
         with progress:
@@ -446,7 +453,8 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
                 run.history["baseline_accuracy"] = metrics.get("eval/accuracy")
                 log(run, metrics)
                 progress.note(metrics)
-            while run.step < cfg.train.steps:
+            final = run.step >= cfg.train.steps
+            while not final:
                 run.step += 1
                 metrics = rl_step(run)
                 if not math.isfinite(metrics["loss"]) or metrics["skipped_updates"]:
@@ -462,11 +470,12 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
                             f"then resume with `rlvr train --resume {run_dir}`.")
                 else:
                     run.bad_steps = 0
-                final = run.step == cfg.train.steps
+                final = run.step == cfg.train.steps or out_of_time(cfg, started)
                 if final or (cfg.eval.every and run.step % cfg.eval.every == 0):
                     metrics |= run_eval(run)
                     if "eval/accuracy" in metrics:
                         run.history["final_accuracy"] = metrics["eval/accuracy"]
+                metrics["time/elapsed_min"] = (time.monotonic() - started) / 60  # since this process started
                 log(run, metrics)
                 progress.update(run.step, metrics)
                 due = final or (cfg.train.save_every and run.step % cfg.train.save_every == 0)

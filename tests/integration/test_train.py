@@ -124,3 +124,22 @@ def test_non_finite_losses_skip_updates_then_stop_keeping_the_last_good_checkpoi
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-000001"]
     rows = metrics(run_dir)
     assert [r["skipped_updates"] for r in rows[2:]] == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("knobs", [
+    ["grpo.estimator=rloo", "grpo.epochs=2", "grpo.minibatches=2", "grpo.drop_zero_variance=true",
+     "grpo.dual_clip=3.0", "grpo.loss_agg=seq-mean-token-sum-norm", "grpo.entropy_coef=0.01"],
+    ["grpo.estimator=reinforce_pp", "grpo.mask_truncated=true", "grpo.overlong_buffer=4", "grpo.beta=0.05",
+     "grpo.kl_estimator=k2", "grpo.loss_agg=seq-mean-token-mean", "rollout.max_new_tokens=12"],
+    ["grpo.estimator=dr_grpo", "rollout.max_prompt_tokens=64", "train.micro_batch_tokens=200",
+     "model.gradient_checkpointing=true"],
+], ids=["rloo-multi-update-dynamic", "reinforce_pp-masked-kl", "dr_grpo-tiny-microbatches-ckpt"])
+def test_algorithm_options_run_end_to_end(tiny_config, tmp_path, knobs):
+    result = run_cli("train", *tiny_config, *knobs, "log.run_name=knobs")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = metrics(tmp_path / "runs" / "knobs")
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert all(r["skipped_updates"] == 0 and r["grad_norm"] is not None for r in rows[1:])
+    if "grpo.epochs=2" in knobs:  # 4 updates per step: later ones see ratios != 1
+        assert rows[2]["clip_fraction"] > 0
+        assert "dynamic/kept_groups" in rows[1]
