@@ -25,6 +25,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="resume the run in RUN_DIR from its last checkpoint")
     p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine")
     p.add_argument("--help-config", action="store_true", help="list every config key and exit")
+    p.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)  # the deepspeed launcher's
     p.set_defaults(func=train_command)
     e = subparsers.add_parser("eval", help="evaluate a checkpoint on the held-out splits")
     e.add_argument("checkpoint", help="a checkpoint directory (…/checkpoints/step-N) or an HF model directory")

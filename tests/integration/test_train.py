@@ -107,10 +107,11 @@ def test_config_errors_are_one_paragraph_without_traceback(tmp_path):
 def test_eval_command_scores_a_checkpoint(tiny_config, tmp_path):
     assert run_cli("train", *tiny_config, "train.steps=1").returncode == 0
     ckpt = tmp_path / "runs" / "tiny" / "checkpoints" / "step-000001"
-    result = run_cli("eval", str(ckpt), "eval.size=4")
+    result = run_cli("eval", str(ckpt), "eval.size=4", "eval.k=3")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0.0 <= out["eval/accuracy"] <= 1.0 and "eval/arithmetic/accuracy" in out
+    assert 0.0 <= out["eval/avg@3"] <= out["eval/pass@3"] <= 1.0
 
 
 def test_non_finite_losses_skip_updates_then_stop_keeping_the_last_good_checkpoint(tiny_config, tmp_path):
