@@ -39,7 +39,7 @@ def evaluate(sampler: Sampler, encode: Callable[[Example], list[int]], examples:
         if k > 1:
             sampled = correctness(sampler.generate(prompts, k, max_new_tokens, temperature=temperature), mine, k,
                                   terms[task], scorer)
-            sums += [sum(pass_at_k(k, sum(c), k) for c, keep in zip(sampled, counted) if keep),
+            sums += [sum(pass_at_k(k, int(sum(c)), k) for c, keep in zip(sampled, counted) if keep),
                      sum(sum(c) / k for c, keep in zip(sampled, counted) if keep)]
         totals[task] = D.all_reduce(sums)
     out: dict[str, float] = {}
