@@ -25,8 +25,8 @@ Not covered: answers in words ("seven"), multiple-choice letters (use `exact`), 
 from __future__ import annotations
 
 import logging
-import re
 import math as pymath
+import re
 from functools import lru_cache
 from typing import Literal, Mapping
 
@@ -71,11 +71,18 @@ def _configs(units: str) -> tuple:
     return latex, ExprExtractionConfig()
 
 
-@lru_cache(maxsize=4096)
 def _parse(text: str, units: str, percent: str) -> tuple:
+    """math-verify's parse (no signal timeout); short texts (answers, references) are memoised."""
+    return _parse_short(text, units, percent) if len(text) <= 2000 else _parse_any(text, units, percent)
+
+
+def _parse_any(text: str, units: str, percent: str) -> tuple:
     if percent == "value":
         text = text.replace("\\%", "/100").replace("%", "/100")
     return tuple(parse(text, extraction_config=_configs(units), parsing_timeout=None))
+
+
+_parse_short = lru_cache(maxsize=4096)(_parse_any)
 
 
 def _parse_span(span: str, params: Params) -> tuple:
