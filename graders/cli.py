@@ -118,6 +118,7 @@ def run_graders(args: argparse.Namespace) -> int:
         except registry.GraderLoadError as exc:
             description = f"(unavailable: {exc})"
         rows.append((name, f"{entry.package} {entry.version}", description))
+    rows += [(name, "(clash)", f"(unavailable: {error})") for name, error in registry.clashes().items()]
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     for name, origin, description in rows:
         print(f"{name:<{width[0]}}  {origin:<{width[1]}}  {description}")

@@ -12,7 +12,8 @@ Sources, in one table built once per process:
 - entry points in the group `rlvr.graders` (`name = "pkg.module:obj"`), discovered through importlib.metadata;
 - functions wrapped with `@graders.grader("name", ...)` (graders/function.py), registered when their module is
   imported. A worker process re-imports that module through the entry's `ref`.
-A name declared twice is an error naming both packages. An unknown name lists the valid ones.
+A name declared by two packages is an error naming both, raised only where that name is used. An unknown
+name lists the valid ones.
 Not covered: unloading or reloading plugins; versions of local (decorated) graders.
 """
 from __future__ import annotations
@@ -71,32 +72,34 @@ def _rlvr_version() -> str:
 
 
 @lru_cache(maxsize=1)
-def _installed() -> dict[str, Entry]:
-    """Built-ins plus entry points. Cached: entry points are read once per process."""
+def _installed() -> tuple[dict[str, Entry], dict[str, str]]:
+    """Built-ins plus entry points, and the names two packages declare (name -> error). Read once."""
     table = {name: Entry(name, ref, "rlvr", _rlvr_version()) for name, ref in BUILTINS.items()}
+    clashes: dict[str, str] = {}
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist
         entry = Entry(ep.name, ep.value, dist.name if dist else "unknown", dist.version if dist else "unknown")
-        _add(table, entry)
-    return table
+        old = table.get(entry.name)
+        if old is not None and old.ref != entry.ref:
+            clashes[entry.name] = _clash(old, entry)
+        else:
+            table[entry.name] = entry
+    return table, clashes
 
 
-def _add(table: dict[str, Entry], entry: Entry) -> None:
-    old = table.get(entry.name)
-    if old is not None and old.ref != entry.ref:
-        raise DuplicateGrader(
-            f"grader name {entry.name!r} is declared twice: by {old.package} ({old.ref}) and by "
-            f"{entry.package} ({entry.ref}); uninstall one package or rename one grader"
-        )
-    table[entry.name] = entry
+def _clash(old: Entry, new: Entry) -> str:
+    return (f"grader name {new.name!r} is declared twice: by {old.package} ({old.ref}) and by "
+            f"{new.package} ({new.ref}); uninstall one package or rename one grader")
 
 
 def entries() -> dict[str, Entry]:
-    """Every known grader by name (nothing is imported)."""
-    table = dict(_installed())
-    for entry in _local.values():
-        _add(table, entry)
-    return table
+    """Every known grader by name (nothing is imported). Names declared twice are in clashes() instead."""
+    return {**_installed()[0], **_local}
+
+
+def clashes() -> dict[str, str]:
+    """Grader names two installed packages declare: name -> error naming both. Only runs using them fail."""
+    return dict(_installed()[1])
 
 
 def register_local(name: str, ref: str) -> None:
@@ -105,12 +108,15 @@ def register_local(name: str, ref: str) -> None:
     if name in table and table[name].ref == ref:
         return  # a built-in or plugin registering itself as its module is imported
     entry = Entry(name, ref, ref.split(":", 1)[0].split(".")[0], "local")
-    _add(table, entry)  # raises on a clash with a built-in, a plugin or another local grader
+    if name in table or name in clashes():
+        raise DuplicateGrader(_clash(table.get(name) or Entry(name, "?", "another package", "?"), entry))
     _local[name] = entry
 
 
 def entry(name: str) -> Entry:
-    """The entry for `name`, or GraderNotFound listing the valid names."""
+    """The entry for `name`; DuplicateGrader if two packages declare it; GraderNotFound listing valid names."""
+    if name in clashes():
+        raise DuplicateGrader(clashes()[name])
     table = entries()
     if name not in table:
         raise GraderNotFound(f"unknown grader {name!r}; valid graders: {', '.join(sorted(table))}")

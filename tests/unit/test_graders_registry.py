@@ -48,13 +48,16 @@ def test_builtins_are_listed_lazily_with_origin():
 def test_entry_point_duplicate_names_both_packages(installed):
     installed({"fake-one": {"twin": "json:dumps"}, "fake-two": {"twin": "json:loads"}})
     with pytest.raises(registry.DuplicateGrader, match=r"'twin' is declared twice: by fake-\w+ .* and by fake-"):
-        registry.entries()
+        registry.get("twin")
+    with pytest.raises(ValidationError, match=r"'twin' is declared twice"):
+        RewardTerm(grader="twin")
+    assert RewardTerm(grader="math").grader == "math"  # runs not using the name are unaffected
 
 
 def test_entry_point_clashing_with_a_builtin(installed):
     installed({"fake-math": {"math": "fake_math:grader"}})
     with pytest.raises(registry.DuplicateGrader, match="by rlvr .* and by fake-math"):
-        registry.entries()
+        registry.entry("math")
 
 
 def test_broken_plugin_fails_only_runs_that_use_it(installed):
