@@ -81,7 +81,7 @@ class RolloutConfig(Section):
     max_new_tokens: int = Field(64, ge=1, description="Completion length cap; longer completions are truncated.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature for training rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for training rollouts.")
-    generation_batch: int = Field(64, ge=1, description="Sequences generated per forward batch (hf backend).")
+    generation_batch: int = Field(256, ge=1, description="Sequences generated per forward batch (hf backend).")
 
 
 class GRPOConfig(Section):
