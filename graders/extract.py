@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+BRACES = re.compile(r"\\(?:boxed|fbox)\s*\{|[{}]")
 ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 SENTENCE = r"([^\n]+?)(?=\.\s|\.?\s*$)"  # up to the end of the sentence or line
 FINAL_STATEMENT = re.compile(r"final answer\s*(?:is|:)\s*:?\s*" + SENTENCE, re.IGNORECASE | re.MULTILINE)
@@ -30,16 +30,18 @@ DECORATION = re.compile(r"^[\s$]*(?:\\\(|\\\[)?\s*|\s*(?:\\\)|\\\])?[\s$.]*$")
 
 
 def boxed(text: str) -> list[str]:
-    """Contents of every \\boxed{...} / \\fbox{...}, braces matched; an unclosed box is ignored."""
-    out = []
-    for match in BOXED.finditer(text):
-        depth, start = 1, match.end()
-        for i in range(start, len(text)):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            if depth == 0:
-                out.append(text[start:i])
-                break
-    return out
+    """Contents of every \\boxed{...} / \\fbox{...}, braces matched, in order; unclosed boxes are ignored.
+    One pass over the text, so a flood of unclosed boxes costs linear time."""
+    found, open_braces = [], []  # open_braces: (is a box, where its content starts)
+    for token in BRACES.finditer(text):
+        if token.group() == "}":
+            if open_braces:
+                is_box, start = open_braces.pop()
+                if is_box:
+                    found.append((start, text[start:token.start()]))
+        else:
+            open_braces.append((token.group() != "{", token.end()))
+    return [content for _, content in sorted(found)]
 
 
 def candidates(text: str) -> list[str]:

@@ -35,10 +35,10 @@ class Params(BaseModel):
 def _checks(text: str, params: Params) -> dict[str, float]:
     checks, position = {}, 0
     for tag in params.tags:
+        once = text.count(f"<{tag}>") == 1 and text.count(f"</{tag}>") == 1  # checked first: no regex blow-up
         pattern = re.compile(rf"<{re.escape(tag)}>(.*?)</{re.escape(tag)}>", re.DOTALL)
-        found = pattern.findall(text)
-        match = pattern.search(text, position)
-        ok = len(found) == 1 and match is not None and bool(match.group(1).strip())
+        match = pattern.search(text, position) if once else None
+        ok = match is not None and bool(match.group(1).strip())
         checks[f"tag:{tag}"] = float(ok)
         position = match.start(1) if match else position
     if params.boxed:
