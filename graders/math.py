@@ -31,8 +31,7 @@ from functools import lru_cache
 from typing import Literal, Mapping
 
 import sympy
-from latex2sympy2_extended import NormalizationConfig
-from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, LatexNormalizationConfig, parse, verify
 from pydantic import BaseModel, ConfigDict, Field
 
 from graders import extract
@@ -65,7 +64,7 @@ class Params(BaseModel):
 
 @lru_cache(maxsize=16)
 def _configs(units: str) -> tuple:
-    latex = LatexExtractionConfig(normalization_config=NormalizationConfig(
+    latex = LatexExtractionConfig(normalization_config=LatexNormalizationConfig(
         basic_latex=True, units=units == "ignore", malformed_operators=True, nits=True, boxed="all",
         equations=False))
     return latex, ExprExtractionConfig()
