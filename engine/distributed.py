@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+from typing import Callable
 
 import deepspeed
 import torch
@@ -66,15 +67,18 @@ def all_gather_objects(obj):
     return out
 
 
-def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """LR multiplier: linear 0 -> 1 over `warmup` steps, then cosine 1 -> min_ratio at `total`."""
+def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float, time_fraction: float = 0.0) -> float:
+    """LR multiplier: linear 0 -> 1 over `warmup` steps, then cosine 1 -> min_ratio. Progress is the larger of
+    the step fraction and `time_fraction` (the share of a time budget spent), so a run that the clock will stop
+    still anneals by its end."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_fraction))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build_engine(model: torch.nn.Module, cfg: Config, optimizer_steps: int):
+def build_engine(model: torch.nn.Module, cfg: Config, optimizer_steps: int,
+                 time_fraction: Callable[[], float] = lambda: 0.0):
     """Wrap the policy in a DeepSpeed engine with AdamW and the warm-up + cosine schedule."""
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -82,7 +86,7 @@ def build_engine(model: torch.nn.Module, cfg: Config, optimizer_steps: int):
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                   betas=(0.9, 0.99))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
-        s, cfg.train.warmup_steps, optimizer_steps, cfg.train.min_lr_ratio))
+        s, cfg.train.warmup_steps, optimizer_steps, cfg.train.min_lr_ratio, time_fraction()))
     ds_config = {
         "train_micro_batch_size_per_gpu": 1,
         "gradient_accumulation_steps": 1,          # boundaries are set by hand, see the module docstring

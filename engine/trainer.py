@@ -119,7 +119,10 @@ def build_run(cfg: Config, run_dir: Path, resume: bool) -> Run:
     model, tokenizer = load_policy(cfg.model.path, dtype)
     model.to(dev.device())
     reference = load_reference(cfg.model.path, dtype).to(dev.device()) if cfg.grpo.beta > 0 else None
-    engine = D.build_engine(model, cfg, cfg.train.steps * cfg.grpo.epochs * cfg.grpo.minibatches)
+    started = time.monotonic()
+    budget_s = cfg.train.time_budget_min * 60 if cfg.train.time_budget_min else None
+    engine = D.build_engine(model, cfg, cfg.train.steps * cfg.grpo.epochs * cfg.grpo.minibatches,
+                            lambda: (time.monotonic() - started) / budget_s if budget_s else 0.0)
     sampler = make_sampler(cfg.rollout.backend, engine.module, tokenizer, cfg.rollout.generation_batch,
                            synced_gpus=cfg.train.zero_stage == 3 and D.world_size() > 1)
     scorer = RewardScorer(workers=cfg.train.grader_workers, timeout_s=cfg.train.grader_timeout)
