@@ -1,48 +1,11 @@
-"""Shared fixtures: a tiny random Llama with a byte-level tokenizer, built in process (no downloads)."""
+"""Shared fixtures: a tiny random Llama (tests/engine_helpers.py) and a fast config for it."""
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
-def byte_tokenizer():
-    """A byte-level tokenizer (256 byte tokens + 3 specials) with a ChatML template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    for token in SPECIALS:
-        vocab[token] = len(vocab)
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    core.decoder = decoders.ByteLevel()
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                  additional_special_tokens=SPECIALS)
-    tok.chat_template = CHAT_TEMPLATE
-    return tok
-
-
-def make_tiny_model(path: Path, seed: int = 0) -> Path:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = byte_tokenizer()
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
-                         tie_word_embeddings=False)
-    LlamaForCausalLM(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+from engine_helpers import make_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +21,3 @@ def tiny_config(tmp_path, tiny_model):
             "rollout.prompts_per_step=4", "rollout.group_size=4", "rollout.max_new_tokens=8",
             "train.lr=1e-2", "train.steps=2", "train.grader_workers=1", "eval.size=8", "eval.every=0",
             "log.tensorboard=false", "log.progress=false"]
-
-
-def run_cli(*args: str, timeout: int = 600, env: dict | None = None):
-    """`rlvr ARGS` in a subprocess, as a user runs it."""
-    import subprocess
-
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from conftest import run_cli
+from engine_helpers import run_cli
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

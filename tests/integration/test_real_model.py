@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import run_cli
+from engine_helpers import run_cli
 from engine.models import load_policy, resolve_source
 from engine.prompts import encode_prompt
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO, run_cli
+from engine_helpers import REPO, run_cli
 
 
 def metrics(run_dir: Path) -> list[dict]:
