@@ -85,9 +85,9 @@ def main() -> None:
             [reward] = scorer.score([RewardTerm(grader=grader, params=params)], [Sample(completion, reference)])
             seconds = time.monotonic() - start
             worst = max(worst, seconds)
-            ok = seconds <= limit and reward.score <= 0.0 and (reward.errors or reward.correct is False)
+            ok = seconds <= limit and reward.score <= 0.0 and (reward.errors or reward.correct is not True)
             failures += not ok
-            verdict = reward.errors.get(grader) or f"graded: correct={reward.correct}"
+            verdict = reward.errors.get(grader) or f"graded: score 0, correct={reward.correct}"
             print(f"{name:34} {grader:7} {seconds:8.3f}  {verdict}{'' if ok else '  <-- FAIL'}")
         rewards = scorer.score([RewardTerm(grader="math")], healthy)
         pool_ok = all(r.correct for r in rewards) and len(scorer.pool._workers) == 2

@@ -8,8 +8,8 @@ not LaTeX parsing: the math grader hands the span to math-verify.
     '$\\\\frac{1}{2}$'
     >>> boxed("\\\\boxed{1} or \\\\boxed{\\\\frac{2}{3}}")
     ['1', '\\\\frac{2}{3}']
-    >>> parse_number("1,234.5"), parse_number("-3/4"), parse_number("x+1")
-    (1234.5, -0.75, None)
+    >>> parse_number("1,234.5"), parse_number("-3/4"), parse_number("-\\\\dfrac{1}{4}"), parse_number("x+1")
+    (1234.5, -0.75, -0.25, None)
 
 Not covered: answers split across several boxes, numbers written in words ("forty-two").
 """
@@ -26,6 +26,7 @@ GSM8K_ANCHOR = re.compile(r"####\s*(.+)")
 NUMBER = r"[-+]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+"
 NUMBER_RE = re.compile(NUMBER)
 FRACTION = re.compile(rf"^({NUMBER})\s*/\s*({NUMBER})$")
+LATEX_FRACTION = re.compile(rf"^([-+]?)\\[dt]?frac\{{({NUMBER})\}}\{{({NUMBER})\}}$")
 DECORATION = re.compile(r"^[\s$]*(?:\\\(|\\\[)?\s*|\s*(?:\\\)|\\\])?[\s$.]*$")
 
 
@@ -71,14 +72,17 @@ def strip_decoration(span: str) -> str:
 
 
 def parse_number(text: str) -> float | None:
-    """A plain number (thousands separators, decimals, a/b fractions), else None. `text` must be only that."""
+    """A plain number (thousands separators, decimals, `a/b` and `\\frac{a}{b}` fractions), else None.
+    `text` must be only that."""
     text = text.strip().replace("\\!", "").replace("{,}", ",")
     if NUMBER_RE.fullmatch(text):
         return float(text.replace(",", ""))
-    fraction = FRACTION.match(text)
+    fraction = FRACTION.match(text) or LATEX_FRACTION.match(text)
     if fraction:
-        den = float(fraction.group(2).replace(",", ""))
-        return float(fraction.group(1).replace(",", "")) / den if den else None
+        sign, num, den = ("", *fraction.groups()) if fraction.re is FRACTION else fraction.groups()
+        den_value = float(den.replace(",", ""))
+        value = float(num.replace(",", "")) / den_value if den_value else None
+        return -value if value is not None and sign == "-" else value
     return None
 
 
