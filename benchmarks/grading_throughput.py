@@ -6,11 +6,11 @@ Data: GSM8K-like completions generated here (seeded): 250 problems x 8 samples, 
 sample is drawn from 4 candidate solutions of its problem (about half the samples are distinct), written as
 multi-step arithmetic with `<<a*b=c>>` calculator notes and one of the endings small models produce
 (`#### 72`, "The answer is 72.", `\\boxed{72}`, or a closing sentence whose last number is the answer).
-Half the candidates are wrong (labels known). math-verify = `verify(parse(f"${gold}$"), parse(completion))` per sample, one process;
-rlvr = RewardScorer(workers=2).score() over batches of 64 (one training step each), pool started and warm
-before timing (as in training).
-With --latex the answers are surds (`\\boxed{\\frac{72\\sqrt{2}}{7}}`, `$\\dfrac{72}{7}\\sqrt{2}$`): no fast path, so the
-gain can only come from the cache and the second worker.
+Half the candidates are wrong (labels known). math-verify = `verify(parse(f"${gold}$"), parse(completion))`
+per sample, one process; rlvr = RewardScorer(workers=2).score() over batches of 64 (one training step each),
+pool started and warm before timing (as in training).
+With --latex the answers are surds (`\\boxed{\\frac{72\\sqrt{2}}{7}}`, `$\\dfrac{72}{7}\\sqrt{2}$`): no fast path,
+so the gain can only come from the cache and the second worker.
 Not covered: long MATH-style solutions with many formulas (parsing cost grows with the text).
 """
 from __future__ import annotations
@@ -39,8 +39,8 @@ def solution(rng: random.Random, answer: int, name: str, item: str, latex: bool 
         ending = rng.choice([f"So the final answer is \\boxed{{\\frac{{{answer}\\sqrt{{2}}}}{{7}}}}.",
                              f"The answer is $\\dfrac{{{answer}}}{{7}}\\sqrt{{2}}$."])
     else:
-        ending = rng.choice([f"#### {answer}", f"The answer is {answer}.", f"So the final answer is \\boxed{{{answer}}}.",
-                             f"Therefore {name} has {answer} {item} in total."])
+        ending = rng.choice([f"#### {answer}", f"The answer is {answer}.",
+                             f"So the final answer is \\boxed{{{answer}}}.", f"Therefore {name} has {answer} {item} in total."])
     return "\n".join(steps[: rng.randint(2, 4)] + [ending])
 
 

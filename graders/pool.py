@@ -15,10 +15,11 @@ threads or CUDA state, and without re-running the parent's main script. `run()` 
 thread (calls are serialised).
 
     with WorkerPool(workers=2, timeout_s=5.0) as pool:
-        [[grade]] = pool.run([Job("graders.number:grader", "number", "{}", [Sample("42", {"answer": "42"})])])
+        [[grade]] = pool.run([Job("graders.number:number_grader", "number", "{}", [Sample("42", {"answer": "42"})])])
 
-Not covered: graders defined in a `__main__` script (workers import graders by module name); per-sample timeouts inside one multi-sample job (an async grader's batch times out as a whole);
-limits other than time and address space (CPU share, file descriptors).
+Not covered: graders defined in a `__main__` script (workers import graders by module name); per-sample
+timeouts inside one multi-sample job (an async grader's batch times out as a whole); limits other than time
+and address space (CPU share, file descriptors).
 """
 from __future__ import annotations
 
