@@ -8,7 +8,8 @@ needs around it:
   one value, score 0 with `error="hedging"` (the reward-hacking monitor counts these);
 - a strict set/interval check: math-verify reads `(1,2)` as an open interval and calls it equal to `\\{1,2\\}`;
   in strict mode a finite set never equals an interval;
-- a fast path for plain numbers (most GSM8K-style answers) that skips sympy entirely;
+- a fast path for plain numbers and `\\frac{a}{b}` (most GSM8K-style answers) that skips sympy entirely, and
+  a fast reject for constant answers whose values clearly differ (no symbolic simplification);
 - a bare reference like `1,22` is ambiguous (a list, or a decimal comma): either reading is accepted;
 - input guards: non-string, empty, over-long or absurdly nested completions get a specific error.
 math-verify's signal.alarm timeouts are switched off (they fail outside the main thread): run this grader
@@ -105,8 +106,26 @@ def _parse_gold(gold: str, params: Params) -> tuple:
 def _equal(gold: tuple, pred: tuple, gold_text: str, pred_text: str, params: Params) -> bool:
     if params.strict and _set_vs_interval(gold, pred, gold_text, pred_text):
         return False
+    if _clearly_different(gold, pred, gold_text + pred_text, params):
+        return False
     return verify(list(gold), list(pred), float_rounding=params.precision, strict=params.strict,
                   timeout_seconds=None)
+
+
+def _clearly_different(gold: tuple, pred: tuple, texts: str, params: Params) -> bool:
+    """Both answers are constants whose values differ well beyond the precision: wrong without sympy's
+    (slow) symbolic simplification. Percentages are left to math-verify (50\\% may equal 50)."""
+    g, p = gold[0], pred[0]
+    if "%" in texts or "perc" in texts or "pct" in texts:
+        return False
+    if not (isinstance(g, sympy.Expr) and isinstance(p, sympy.Expr)) or g.free_symbols or p.free_symbols:
+        return False
+    try:
+        g_value, p_value = complex(g.evalf(30)), complex(p.evalf(30))
+    except Exception:  # infinities, undefined values: let math-verify decide
+        return False
+    gap = abs(g_value - p_value)
+    return gap > 10.0 ** (1 - params.precision) and gap > 1e-6 * max(abs(g_value), abs(p_value))
 
 
 def _set_vs_interval(gold: tuple, pred: tuple, gold_text: str, pred_text: str) -> bool:
