@@ -6,7 +6,8 @@ Data: benchmarks/data/math_pairs.jsonl, every parametrised (gold, pred, expected
 test suite (github.com/huggingface/Math-Verify, tests/*.py, MIT licence; rebuilt by
 benchmarks/data/math_pairs_build.py), and benchmarks/data/math_pairs_extra.jsonl, hand-labelled cases for the
 failure classes math-verify does not target (hedging, answer tags, sets vs intervals), reported separately.
-math-verify direct = `verify(parse(gold), parse(completion))`; rlvr = the `math` grader run through
+math-verify direct = `verify(parse(gold), parse(completion))`, and again with a bare reference wrapped in
+`$...$` (`math-verify $gold$`); rlvr = the `math` grader run through
 RewardScorer (2 workers, 10 s timeout), as in training; both with defaults except a row's own `params`
 (precision, strict) where its source test sets them.
 Not covered: agreement with human graders on real model outputs at scale.
@@ -32,6 +33,11 @@ def math_verify_direct(gold: str, completion: str, params: dict) -> bool:
                        strict=params.get("strict", True)))
 
 
+def wrapped(gold: str) -> str:
+    """The reference as one inline formula, as math-verify's README parses golds, unless it has delimiters."""
+    return gold if "$" in gold or "\\(" in gold or "\\[" in gold else f"${gold}$"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show-disagreements", action="store_true", help="print every case the two judge differently")
@@ -46,13 +52,16 @@ def main() -> None:
                 direct = math_verify_direct(row["gold"], row["completion"], row.get("params", {}))
                 ours = bool(grade.correct)
                 hits["math-verify"] += direct == row["equal"]
+                hits["math-verify $gold$"] += math_verify_direct(wrapped(row["gold"]), row["completion"],
+                                                                 row.get("params", {})) == row["equal"]
                 hits["rlvr math"] += ours == row["equal"]
                 if args.show_disagreements and direct != ours:
                     print(f"  label={row['equal']} math-verify={direct} rlvr={ours} ({grade.error}) "
                           f"{row['source']}\n    gold={row['gold']!r}\n    completion={row['completion'][-160:]!r}")
             n = len(rows)
-            print(f"{set_name} ({n} pairs): math-verify direct {hits['math-verify']}/{n} "
-                  f"({hits['math-verify'] / n:.1%}), rlvr math {hits['rlvr math']}/{n} ({hits['rlvr math'] / n:.1%})")
+            print(f"{set_name} ({n} pairs): " + ", ".join(
+                f"{name} {hits[name]}/{n} ({hits[name] / n:.1%})"
+                for name in ("math-verify", "math-verify $gold$", "rlvr math")))
 
 
 if __name__ == "__main__":
