@@ -70,9 +70,12 @@ def _main_not_reimported():
 
 
 def _limit_memory(memory_mb: int) -> None:
+    """Soft address-space limit: sympy blow-ups raise MemoryError. The hard limit is left as it is, so a
+    sandbox started by a grader (the code grader) may still set its own limits."""
     if memory_mb > 0:
-        limit = memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = memory_mb * 2**20 if hard == resource.RLIM_INFINITY else min(memory_mb * 2**20, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _worker_main(conn: Connection, memory_mb: int) -> None:
