@@ -44,6 +44,13 @@ def raises(sample: Sample, params) -> Grade:
     return Grade(1.0, correct=True)
 
 
+@grader("test_hogs_memory", description="allocates 8 GiB on 'hog'")
+def hogs_memory(sample: Sample, params) -> Grade:
+    if sample.completion == "hog":
+        bytearray(8 * 2**30)
+    return Grade(1.0, correct=True)
+
+
 @grader("test_async", description="an async grader: sleeps 0.3 s per sample, concurrently")
 async def async_sleeper(sample: Sample, params) -> Grade:
     import asyncio
@@ -107,6 +114,12 @@ def test_segfault_and_exception_are_isolated(scorer):
     raised = scorer.score([RewardTerm(grader="test_raises")], samples[2:])
     assert raised[0].errors["test_raises"] == "grader_exception: ValueError: model output broke me"
     assert raised[1].score == 1.0
+
+
+def test_memory_blow_up_is_an_error_not_a_dead_machine(scorer):
+    rewards = scorer.score([RewardTerm(grader="test_hogs_memory")], [Sample("hog"), Sample("fine")])
+    assert rewards[0].errors == {"test_hogs_memory": "grader_exception: MemoryError: "}
+    assert rewards[1].score == 1.0
 
 
 def test_pool_is_healthy_after_failures_and_timeouts_are_not_cached(scorer, tmp_path):
