@@ -33,7 +33,7 @@ import time
 import weakref
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Sequence
 
@@ -120,9 +120,10 @@ class _Worker:
     process: mp.process.BaseProcess
     conn: Connection
     ready: bool = False
-    job: int | None = None
+    job: int | None = None  # id of the job it is running
+    size: int = 0  # samples in that job
+    timeout: float = 0.0  # that job's time limit
     deadline: float = 0.0
-    started: float = field(default_factory=time.monotonic)
 
 
 def _kill(worker: _Worker) -> None:
@@ -160,6 +161,7 @@ class WorkerPool:
         self._ctx.set_forkserver_preload(PRELOAD)
         self._lock = threading.Lock()
         self._start_failures = 0
+        self._next_id = 0
         self._workers = [self._start() for _ in range(workers)]
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
 
@@ -189,29 +191,38 @@ class WorkerPool:
     def _run(self, jobs: Sequence[Job]) -> list[list[Grade]]:
         results: list[list[Grade] | None] = [None] * len(jobs)
         queue = deque(range(len(jobs)))
-        while queue or any(w.job is not None for w in self._workers):
+        pending: dict[int, int] = {}  # job id -> index in `jobs`; ids of an interrupted earlier run are not here
+        while queue or pending:
             for w in self._workers:
                 if w.ready and w.job is None and queue:
-                    self._dispatch(w, queue, jobs)
-            now = time.monotonic()
+                    self._dispatch(w, queue, jobs, pending)
             busy = [w.deadline for w in self._workers if w.job is not None]
-            wait_s = max(0.0, min(busy) - now) if busy else self.timeout_s
+            wait_s = max(0.0, min(busy) - time.monotonic()) if busy else self.timeout_s
             wait([w.conn for w in self._workers] + [w.process.sentinel for w in self._workers], timeout=wait_s)
             for w in list(self._workers):
-                self._collect(w, jobs, results, queue)
+                self._collect(w, results, pending)
         return results  # type: ignore[return-value]
 
-    def _dispatch(self, w: _Worker, queue: deque, jobs: Sequence[Job]) -> None:
+    def _dispatch(self, w: _Worker, queue: deque, jobs: Sequence[Job], pending: dict[int, int]) -> None:
         index = queue.popleft()
+        self._next_id += 1
         try:
-            w.conn.send((index, jobs[index]))
+            w.conn.send((self._next_id, jobs[index]))
         except (OSError, ValueError):  # died while idle: not this job's fault
             queue.appendleft(index)
             self._replace(w)
             return
-        w.job, w.deadline = index, time.monotonic() + self._timeout(jobs[index])
+        pending[self._next_id] = index
+        w.job, w.size, w.timeout = self._next_id, len(jobs[index].samples), self._timeout(jobs[index])
+        w.deadline = time.monotonic() + w.timeout
 
-    def _collect(self, w: _Worker, jobs: Sequence[Job], results: list, queue: deque) -> None:
+    def _settle(self, w: _Worker, grades: list[Grade], results: list, pending: dict[int, int]) -> None:
+        index = pending.pop(w.job, None)
+        if index is not None:  # else a result of an interrupted earlier run: dropped
+            results[index] = grades
+        w.job = None
+
+    def _collect(self, w: _Worker, results: list, pending: dict[int, int]) -> None:
         """Take a finished result, or settle a worker that timed out or died."""
         try:
             message = w.conn.recv() if w.conn.poll() else None
@@ -222,18 +233,18 @@ class WorkerPool:
             if message[0] == "ready":
                 w.ready, self._start_failures = True, 0
             elif message[0] == "loaded":
-                w.deadline = time.monotonic() + self._timeout(jobs[w.job])
+                w.deadline = time.monotonic() + w.timeout
             elif message[0] == w.job:
-                results[w.job], w.job = message[1], None
+                self._settle(w, message[1], results, pending)
             return
         if w.job is not None and time.monotonic() >= w.deadline:
-            results[w.job] = [Grade(0.0, error="timeout")] * len(jobs[w.job].samples)
+            self._settle(w, [Grade(0.0, error="timeout")] * w.size, results, pending)
             self._replace(w)
         elif not w.process.is_alive():
             if w.job is not None:
                 code = w.process.exitcode
                 why = f"signal {-code}" if code is not None and code < 0 else f"exit {code}"
-                results[w.job] = [Grade(0.0, error=f"worker_crashed: {why}")] * len(jobs[w.job].samples)
+                self._settle(w, [Grade(0.0, error=f"worker_crashed: {why}")] * w.size, results, pending)
             elif not w.ready:
                 self._start_failures += 1
                 if self._start_failures > MAX_START_FAILURES:

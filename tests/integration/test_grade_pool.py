@@ -5,6 +5,7 @@ Run: pytest tests/integration/test_grade_pool.py    (about 20 s on 2 cores)
 """
 import ctypes
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -49,6 +50,12 @@ def hogs_memory(sample: Sample, params) -> Grade:
     if sample.completion == "hog":
         bytearray(8 * 2**30)
     return Grade(1.0, correct=True)
+
+
+@grader("test_slow_length", description="sleeps 0.1 s per character, then scores the completion's length")
+def slow_length(sample: Sample, params) -> Grade:
+    time.sleep(len(sample.completion) / 10)
+    return Grade(float(len(sample.completion)))
 
 
 @grader("test_async", description="an async grader: sleeps 0.3 s per sample, concurrently")
@@ -136,6 +143,22 @@ def test_pool_is_healthy_after_failures_and_timeouts_are_not_cached(scorer, tmp_
 def test_a_grader_with_its_own_limit_gets_it_on_top_of_the_pool_timeout(scorer):
     [reward] = scorer.score([RewardTerm(grader="test_own_limit")], [Sample("slow")])
     assert reward.score == 1.0 and not reward.errors  # 1.5 s < pool 1.0 s + own 1.0 s
+
+
+def test_an_interrupted_call_leaves_no_stale_results(scorer):
+    term = RewardTerm(grader="test_slow_length")
+    scorer.score([term], [Sample("1"), Sample("2")])  # both workers import the grader
+    previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            scorer.score([term], [Sample("x" * 9)])  # still running (0.9 s) when the next call starts
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    [reward] = scorer.score([term], [Sample("x" * 3)])  # on the other worker, done first
+    assert reward.score == 3.0
+    time.sleep(0.8)  # the interrupted job's late result is dropped, and its worker free again
+    assert [r.score for r in scorer.score([term], [Sample("y"), Sample("z")])] == [1.0, 1.0]
 
 
 def test_score_from_a_thread(scorer):
