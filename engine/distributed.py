@@ -84,7 +84,7 @@ def build_engine(model: torch.nn.Module, cfg: Config, optimizer_steps: int,
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                                  betas=(0.9, 0.99))
+                                  betas=(0.9, 0.99), foreach=True)  # batched kernels, also on CPU
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
         s, cfg.train.warmup_steps, optimizer_steps, cfg.train.min_lr_ratio, time_fraction()))
     ds_config = {
@@ -100,6 +100,8 @@ def build_engine(model: torch.nn.Module, cfg: Config, optimizer_steps: int,
     }
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=schedule,
                                            config=ds_config)
+    if world_size() == 1 and cfg.train.zero_stage == 0:
+        engine.enable_backward_allreduce = False  # a lone process would all-reduce its gradients with itself
     return engine
 
 
