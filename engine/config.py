@@ -110,7 +110,9 @@ class GRPOConfig(Section):
 class TrainConfig(Section):
     steps: int = Field(60, ge=1, description="Training steps (one rollout batch each).")
     time_budget_min: float | None = Field(None, gt=0, description="Stop after this many minutes of training "
-                                          "(evals included), then evaluate and checkpoint; null: no limit.")
+                                          "(evals and resumes included), then evaluate and checkpoint; the LR "
+                                          "schedule anneals over it too, so runs under a budget are not "
+                                          "bit-reproducible. null: no limit.")
     lr: float = Field(1e-6, gt=0, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     warmup_steps: int = Field(0, ge=0, description="Linear warm-up optimizer steps, then cosine decay.")

@@ -67,6 +67,17 @@ class Groups:
 
 
 @dataclass
+class Clock:
+    """Training time, carried across resumes so a time budget covers the whole run, not each process."""
+
+    offset_s: float = 0.0                                  # time spent before this process resumed the run
+    start: float = field(default_factory=time.monotonic)
+
+    def elapsed_s(self) -> float:
+        return self.offset_s + time.monotonic() - self.start
+
+
+@dataclass
 class Run:
     """Everything built once at start-up."""
 
@@ -81,6 +92,7 @@ class Run:
     terms: dict[str, list]
     scorer: RewardScorer
     logger: MetricsLogger | None
+    clock: Clock
     step: int = 0
     bad_steps: int = 0
     history: dict[str, float] = field(default_factory=dict)
@@ -119,15 +131,15 @@ def build_run(cfg: Config, run_dir: Path, resume: bool) -> Run:
     model, tokenizer = load_policy(cfg.model.path, dtype)
     model.to(dev.device())
     reference = load_reference(cfg.model.path, dtype).to(dev.device()) if cfg.grpo.beta > 0 else None
-    started = time.monotonic()
+    clock = Clock()
     budget_s = cfg.train.time_budget_min * 60 if cfg.train.time_budget_min else None
     engine = D.build_engine(model, cfg, cfg.train.steps * cfg.grpo.epochs * cfg.grpo.minibatches,
-                            lambda: (time.monotonic() - started) / budget_s if budget_s else 0.0)
+                            lambda: clock.elapsed_s() / budget_s if budget_s else 0.0)
     sampler = make_sampler(cfg.rollout.backend, engine.module, tokenizer, cfg.rollout.generation_batch,
                            synced_gpus=cfg.train.zero_stage == 3 and D.world_size() > 1)
     scorer = RewardScorer(workers=cfg.train.grader_workers, timeout_s=cfg.train.grader_timeout)
     run = Run(cfg, run_dir, engine, tokenizer, reference, sampler, mixture, tasks,
-              {t.display_name: t.rewards for t in cfg.tasks}, scorer, None)
+              {t.display_name: t.rewards for t in cfg.tasks}, scorer, None, clock)
     resume_step = None
     if resume:
         latest = ckpt.latest_checkpoint(run_dir)
@@ -136,6 +148,7 @@ def build_run(cfg: Config, run_dir: Path, resume: bool) -> Run:
         state = ckpt.load_checkpoint(latest, engine)
         mixture.load_state_dict(state["mixture"])
         run.step, run.history = state["step"], state.get("history", {})
+        clock.offset_s = state.get("elapsed_s", 0.0)
         resume_step = run.step
     if D.rank() == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -427,7 +440,7 @@ def evaluate_checkpoint(cfg: Config) -> dict:
 
 
 def save(run: Run) -> None:
-    state = {"mixture": run.mixture.state_dict(), "history": run.history}
+    state = {"mixture": run.mixture.state_dict(), "history": run.history, "elapsed_s": run.clock.elapsed_s()}
     ckpt.save_checkpoint(run.run_dir, run.step, run.engine, run.tokenizer, state, run.cfg.train.keep_checkpoints)
 
 
@@ -438,16 +451,15 @@ def log(run: Run, metrics: dict) -> None:
             plot_curves(run.logger.path, run.run_dir / "curves.png")
 
 
-def out_of_time(cfg: Config, started: float) -> bool:
+def out_of_time(cfg: Config, clock: Clock) -> bool:
     """Whether the time budget is spent; every rank takes rank 0's answer, so all stop at the same step."""
-    spent = cfg.train.time_budget_min is not None and time.monotonic() - started >= cfg.train.time_budget_min * 60
+    spent = cfg.train.time_budget_min is not None and clock.elapsed_s() >= cfg.train.time_budget_min * 60
     return bool(D.all_reduce([float(spent) if D.rank() == 0 else 0.0])[0])
 
 
 def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
     """Run (or resume) training; returns the summary (baseline and final eval accuracy, run dir)."""
     run = build_run(cfg, run_dir, resume)
-    started = time.monotonic()
     progress = StepProgress(cfg.train.steps, run.step, enabled=cfg.log.progress and D.rank() == 0)
     try:
         with progress:
@@ -473,12 +485,12 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
                             f"then resume with `rlvr train --resume {run_dir}`.")
                 else:
                     run.bad_steps = 0
-                final = run.step == cfg.train.steps or out_of_time(cfg, started)
+                final = run.step == cfg.train.steps or out_of_time(cfg, run.clock)
                 if final or (cfg.eval.every and run.step % cfg.eval.every == 0):
                     metrics |= run_eval(run)
                     if "eval/accuracy" in metrics:
                         run.history["final_accuracy"] = metrics["eval/accuracy"]
-                metrics["time/elapsed_min"] = (time.monotonic() - started) / 60  # since this process started
+                metrics["time/elapsed_min"] = run.clock.elapsed_s() / 60  # training time, resumes included
                 log(run, metrics)
                 progress.update(run.step, metrics)
                 due = final or (cfg.train.save_every and run.step % cfg.train.save_every == 0)

@@ -19,5 +19,6 @@ def tiny_config(tmp_path, tiny_model):
     return [f"model.path={tiny_model}", f"log.output_dir={tmp_path / 'runs'}", "log.run_name=tiny",
             "tasks.0.rewards=[{grader: regex, params: {pattern: '[a-m]'}}]",
             "rollout.prompts_per_step=4", "rollout.group_size=4", "rollout.max_new_tokens=8",
-            "train.lr=1e-2", "train.steps=2", "train.grader_workers=1", "eval.size=8", "eval.every=0",
+            "train.lr=1e-2", "train.steps=2", "train.time_budget_min=null", "train.grader_workers=1",
+            "eval.size=8", "eval.every=0",
             "log.tensorboard=false", "log.progress=false"]
