@@ -48,3 +48,13 @@ class Grader(Protocol):
     Params: type[BaseModel]
 
     def grade(self, samples: Sequence[Sample], params: BaseModel) -> list[Grade]: ...
+
+
+def input_error(sample: Sample, field: str | None = None) -> str | None:
+    """Why a sample cannot be graded at all: a completion that is not a string, or (when `field` is given) a
+    reference without that field. None when it can be graded."""
+    if not isinstance(sample.completion, str):
+        return f"completion_not_string:{type(sample.completion).__name__}"
+    if field is not None and (not isinstance(sample.reference, Mapping) or sample.reference.get(field) is None):
+        return f"missing_reference:{field}"
+    return None

@@ -12,12 +12,11 @@ Not covered: fuzzy matching, numeric equivalence (use `number` or `math`).
 """
 from __future__ import annotations
 
-from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from graders import extract
-from graders.base import Grade, Sample
+from graders.base import Grade, Sample, input_error
 from graders.function import grader
 
 
@@ -39,11 +38,9 @@ def _norm(text: str, params: Params) -> str:
         description="Final answer equals the reference string (case and whitespace normalised)")
 def exact_grader(sample: Sample, params: Params) -> Grade:
     """Grade one sample."""
-    if not isinstance(sample.completion, str):
-        return Grade(0.0, correct=False, error=f"completion_not_string:{type(sample.completion).__name__}")
-    gold = sample.reference.get(params.answer_field) if isinstance(sample.reference, Mapping) else None
-    if gold is None:
-        return Grade(0.0, correct=False, error=f"missing_reference:{params.answer_field}")
+    if error := input_error(sample, params.answer_field):
+        return Grade(0.0, correct=False, error=error)
+    gold = sample.reference[params.answer_field]
     accepted = {_norm(str(g), params) for g in (gold if isinstance(gold, (list, tuple)) else [gold])}
     answer = sample.completion if params.whole_completion else extract.final_answer(sample.completion)
     if answer is None:

@@ -19,7 +19,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field
 
 from graders import extract
-from graders.base import Grade, Sample
+from graders.base import Grade, Sample, input_error
 from graders.function import grader
 
 
@@ -49,8 +49,8 @@ def _checks(text: str, params: Params) -> dict[str, float]:
 @grader("format", params=Params, description="Required tags (e.g. <think>) and a \\boxed{} answer are present")
 def format_grader(sample: Sample, params: Params) -> Grade:
     """Grade one sample."""
-    if not isinstance(sample.completion, str):
-        return Grade(0.0, error=f"completion_not_string:{type(sample.completion).__name__}")
+    if error := input_error(sample):
+        return Grade(0.0, error=error)
     checks = _checks(sample.completion, params)
     met = sum(checks.values())
     score = met / len(checks) if params.partial and checks else float(met == len(checks))

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graders.base import Grade, Sample
+from graders.base import Grade, Sample, input_error
 from graders.function import grader
 
 
@@ -31,8 +31,8 @@ class Params(BaseModel):
 @grader("length", params=Params, description="Penalty in [-1, 0] for completions beyond a target length")
 def length_grader(sample: Sample, params: Params) -> Grade:
     """Grade one sample."""
-    if not isinstance(sample.completion, str):
-        return Grade(0.0, error=f"completion_not_string:{type(sample.completion).__name__}")
+    if error := input_error(sample):
+        return Grade(0.0, error=error)
     length = len(sample.completion.split()) if params.unit == "words" else len(sample.completion)
     excess = max(0, length - params.target)
     return Grade(-min(1.0, excess / params.ramp), metrics={"length": float(length)})

@@ -16,12 +16,11 @@ Not covered: expressions (`2\\sqrt{3}`: use `math`), numbers in words, scientifi
 from __future__ import annotations
 
 import math
-from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from graders import extract
-from graders.base import Grade, Sample
+from graders.base import Grade, Sample, input_error
 from graders.function import grader
 
 
@@ -51,11 +50,9 @@ def read_number(text: str) -> float | None:
         description="Final number equals `answer` within a tolerance (lenient, for GSM8K-style tasks)")
 def number_grader(sample: Sample, params: Params) -> Grade:
     """Grade one sample."""
-    if not isinstance(sample.completion, str):
-        return Grade(0.0, correct=False, error=f"completion_not_string:{type(sample.completion).__name__}")
-    gold = sample.reference.get(params.answer_field) if isinstance(sample.reference, Mapping) else None
-    if gold is None:
-        return Grade(0.0, correct=False, error=f"missing_reference:{params.answer_field}")
+    if error := input_error(sample, params.answer_field):
+        return Grade(0.0, correct=False, error=error)
+    gold = sample.reference[params.answer_field]
     gold_value = read_number(str(gold))
     if gold_value is None:
         return Grade(0.0, correct=False, error="unparseable_reference")

@@ -15,7 +15,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from graders.base import Grade, Sample
+from graders.base import Grade, Sample, input_error
 from graders.function import grader
 
 
@@ -40,8 +40,8 @@ class Params(BaseModel):
 @grader("regex", params=Params, description="1 if the completion matches `pattern` (search or full match)")
 def regex_grader(sample: Sample, params: Params) -> Grade:
     """Grade one sample."""
-    if not isinstance(sample.completion, str):
-        return Grade(0.0, error=f"completion_not_string:{type(sample.completion).__name__}")
+    if error := input_error(sample):
+        return Grade(0.0, error=error)
     compiled = re.compile(params.pattern, re.IGNORECASE if params.ignore_case else 0)
     match = (compiled.fullmatch if params.full_match else compiled.search)(sample.completion)
     return Grade(float(match is not None))
