@@ -23,7 +23,3 @@ def train_dtype(requested: str = "auto") -> torch.dtype:
 
 def dist_backend() -> str:
     return "nccl" if device().type == "cuda" else "gloo"
-
-
-def accelerator_name() -> str:
-    return torch.cuda.get_device_name(device()) if device().type == "cuda" else f"CPU ({os.cpu_count()} cores)"
