@@ -84,14 +84,15 @@ def train_command(args) -> int:
 
 def launch(nproc: int, cfg, run_dir: Path, resume: bool) -> int:
     """Re-run this command under torchrun with `nproc` processes (the run dir is fixed first, so all agree)."""
+    from engine.config import dump_config
+
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(__import__("engine.config", fromlist=["dump_config"]).dump_config(cfg))
+    (run_dir / "config.yaml").write_text(dump_config(cfg))
+    what = ["--resume", str(run_dir)] if resume else [str(run_dir / "config.yaml")]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           "-m", "engine.cli", "train", "--resume" if resume else "", str(run_dir)]
-    if not resume:
-        cmd = cmd[:-2] + [str(run_dir / "config.yaml")]
-    return subprocess.call([c for c in cmd if c], env={**os.environ, "OMP_NUM_THREADS": os.environ.get(
-        "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))})
+           "-m", "engine.cli", "train", *what]
+    threads = os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": threads})
 
 
 def eval_command(args) -> int:
