@@ -30,9 +30,15 @@ def checkpoint_dir(run_dir: Path, step: int) -> Path:
     return run_dir / "checkpoints" / f"step-{step:06d}"
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Finished checkpoints (`.tmp` leftovers excluded), oldest first."""
     found = [p for p in (run_dir / "checkpoints").glob("step-*") if re.fullmatch(r"step-\d+", p.name)]
-    return max(found, key=lambda p: int(p.name[5:]), default=None)
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = complete_checkpoints(run_dir)
+    return found[-1] if found else None
 
 
 def save_checkpoint(run_dir: Path, step: int, engine, tokenizer, trainer_state: dict, keep: int) -> Path:
@@ -59,9 +65,7 @@ def save_checkpoint(run_dir: Path, step: int, engine, tokenizer, trainer_state: 
 
 
 def prune(run_dir: Path, keep: int) -> None:
-    found = sorted((p for p in (run_dir / "checkpoints").glob("step-*") if re.fullmatch(r"step-\d+", p.name)),
-                   key=lambda p: int(p.name[5:]))
-    for old in found[:-keep]:
+    for old in complete_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     for leftover in (run_dir / "checkpoints").glob("step-*.tmp"):
         shutil.rmtree(leftover, ignore_errors=True)

@@ -23,9 +23,10 @@ def weights(model_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def test_two_steps_change_the_parameters(tiny_model, tiny_config, tmp_path):
-    result = run_cli("train", *tiny_config)
+    result = run_cli("train", *tiny_config, "train.save_every=1", "train.keep_checkpoints=1")
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "tiny"
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-000002"]  # step 1 pruned
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["steps"] == 2 and summary["run_dir"] == str(run_dir)
     before, after = weights(tiny_model), weights(run_dir / "checkpoints" / "step-000002" / "hf")
