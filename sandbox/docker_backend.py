@@ -13,13 +13,12 @@ daemons reached over ssh:// (the attach socket is not a plain socket there).
 """
 from __future__ import annotations
 
-import select
 import socket
 import struct
-import time
 
 from sandbox.base import Limits, worker_memory_mb, worker_pids
 from sandbox.image import IMAGE, image_exists
+from sandbox.pipe_channel import read_exactly
 from sandbox.pool import SandboxPool
 from sandbox.zygote import BOOTSTRAP
 
@@ -55,16 +54,7 @@ class DockerChannel:
         self.sock.sendall(data)
 
     def _read_raw(self, n: int, deadline: float) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            wait = deadline - time.monotonic()
-            if wait <= 0 or not select.select([self.sock], [], [], wait)[0]:
-                raise TimeoutError
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError("the container's stream closed")
-            buf += chunk
-        return bytes(buf)
+        return read_exactly(self.sock, self.sock.recv, n, deadline, "the container's stream closed")
 
     def recv(self, n: int, deadline: float) -> bytes:
         while len(self.pending) < n:

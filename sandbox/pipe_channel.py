@@ -9,6 +9,21 @@ import time
 from typing import Callable
 
 
+def read_exactly(source, read: Callable[[int], bytes], n: int, deadline: float, closed: str) -> bytes:
+    """n bytes from `source` (anything select() takes) through `read(max_bytes)`; TimeoutError past the deadline,
+    EOFError(closed) when the other end closes first."""
+    buf = bytearray()
+    while len(buf) < n:
+        wait = deadline - time.monotonic()
+        if wait <= 0 or not select.select([source], [], [], wait)[0]:
+            raise TimeoutError
+        chunk = read(n - len(buf))
+        if not chunk:
+            raise EOFError(closed)
+        buf += chunk
+    return bytes(buf)
+
+
 class PipeChannel:
     """Owns `process` (started with start_new_session=True); `close` kills its whole process group."""
 
@@ -23,16 +38,7 @@ class PipeChannel:
             view = view[os.write(self.stdin, view):]
 
     def recv(self, n: int, deadline: float) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            wait = deadline - time.monotonic()
-            if wait <= 0 or not select.select([self.stdout], [], [], wait)[0]:
-                raise TimeoutError
-            chunk = os.read(self.stdout, n - len(buf))
-            if not chunk:
-                raise EOFError("the sandbox process exited")
-            buf += chunk
-        return bytes(buf)
+        return read_exactly(self.stdout, lambda k: os.read(self.stdout, k), n, deadline, "the sandbox process exited")
 
     def close(self) -> None:
         try:
