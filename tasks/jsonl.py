@@ -15,9 +15,9 @@ Splits: either `eval_path` (a second file; training rows whose prompt also appea
 stable across runs and seeds, and duplicate prompts always land on the same side). Training cycles through
 the rows, reshuffled each epoch by the seed; a row keeps its id ("<task>/train/<line>") across epochs.
 
-Bad rows (missing field, wrong type, invalid JSON) are skipped and counted: `task.skipped`, the first few
-`task.skip_reasons`, and one warning line on the log. A file in which no row has a required field is an error
-naming the field and the fields the first row does have.
+Bad rows (missing field, wrong type, invalid JSON, a line that is not UTF-8) are skipped and counted:
+`task.skipped`, the first few `task.skip_reasons`, and one warning line on the log. A file in which no row has
+a required field is an error naming the field and the fields the first row does have.
 
 Prompt options: `prompt_template` ("...{prompt}...") rewrites a string prompt, or the last user message of a
 chat prompt; `system_prompt` turns a string prompt into system + user messages, and is put in front of chat
@@ -82,18 +82,19 @@ class JsonlParams(BaseModel):
 
 def read_rows(path: Path) -> list[tuple[int, Any]]:
     """(row number, row) pairs: 1-based line numbers for JSONL, 0-based row indices for parquet.
-    A JSONL line that is not valid JSON comes back as a JSONDecodeError in place of the row."""
+    A JSONL line that is not UTF-8 or not valid JSON comes back as its UnicodeDecodeError or JSONDecodeError
+    in place of the row: each line is decoded on its own, so one bad byte costs one row, not the file."""
     if path.suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
         return list(enumerate(pq.read_table(path).to_pylist()))
     rows: list[tuple[int, Any]] = []
-    with path.open(encoding="utf-8") as f:
+    with path.open("rb") as f:
         for line_no, line in enumerate(f, start=1):
             if line.strip():
                 try:
-                    rows.append((line_no, json.loads(line)))
-                except json.JSONDecodeError as exc:
+                    rows.append((line_no, json.loads(line.decode("utf-8"))))
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                     rows.append((line_no, exc))
     return rows
 
@@ -214,6 +215,8 @@ class JsonlTask:
         return usable
 
     def _parse_row(self, row: Any, row_no: int, file: str) -> tuple[str, dict[str, Any]]:
+        if isinstance(row, UnicodeDecodeError):
+            raise BadRow(f"not valid UTF-8 (byte 0x{row.object[row.start]:02x} at byte {row.start + 1} of the line)")
         if isinstance(row, json.JSONDecodeError):
             raise BadRow(f"invalid JSON ({row.msg})")
         if not isinstance(row, dict):

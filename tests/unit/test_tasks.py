@@ -184,6 +184,22 @@ def test_jsonl_bad_rows_are_skipped_and_counted(tmp_path, caplog):
     assert len(warnings) == 1 and "skipped 7" in warnings[0].getMessage()
 
 
+def test_jsonl_a_line_that_is_not_utf8_is_one_skipped_row(tmp_path, caplog):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"prompt": "ok", "answer": 1}\n'
+                     b'{"prompt": "caf\xe9", "answer": 2}\n'  # Latin-1, not UTF-8
+                     b'{"prompt": "\xc3\xa9t\xc3\xa9", "answer": 3}\n')
+    with caplog.at_level(logging.WARNING):
+        task = build("jsonl", path=str(path))
+    assert task.skipped == 1
+    assert task.skip_reasons == [f"{path}:2: not valid UTF-8 (byte 0xe9 at byte 16 of the line)"]
+    assert sorted(task.train_example(i).prompt for i in range(2)) == ["ok", "\u00e9t\u00e9"]
+    assert "skipped 1 bad rows" in caplog.text
+    path.write_bytes(b"\xff\xfe{\x00}\x00\n")  # UTF-16: no row is usable, the error names file and line
+    with pytest.raises(ValueError, match=r"no usable row in .*d\.jsonl \(params\.path\).*d\.jsonl:1: not valid UTF-8"):
+        build("jsonl", path=str(path))
+
+
 def test_jsonl_missing_file_names_path_and_param(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"params\.path = '.*nope\.jsonl'"):
         build("jsonl", path=str(tmp_path / "nope.jsonl"))
