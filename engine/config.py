@@ -125,7 +125,8 @@ class TrainConfig(Section):
     keep_checkpoints: int = Field(2, ge=1, description="Most recent checkpoints kept on disk.")
     max_bad_steps: int = Field(3, ge=1, description="Consecutive NaN/inf losses before the run stops.")
     grader_workers: int = Field(2, ge=1, description="Grader worker processes.")
-    grader_timeout: float = Field(10.0, gt=0, description="Hard per-sample grading timeout in seconds.")
+    grader_timeout: float = Field(10.0, gt=0, description="Hard per-sample grading limit in CPU seconds (the grader's "
+                                  "processes; a wall-clock backstop of 10x, at least 30 s, cuts graders that sleep).")
 
 
 class EvalConfig(Section):
@@ -135,6 +136,18 @@ class EvalConfig(Section):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature for pass@k (greedy is separate).")
     max_new_tokens: int | None = Field(None, ge=1, description="Completion cap at eval; defaults to rollout's.")
     at_start: bool = Field(True, description="Evaluate the untrained policy before step 1 (the baseline).")
+    contamination_ngram: int = Field(13, ge=0, description="At start, report training rows that share this many "
+                                     "consecutive words with any task's held-out rows (GPT-3's 13-gram check; "
+                                     "contamination.json in the run dir). 0: no check.")
+    drop_contaminated: bool = Field(False, description="Drop the training rows the contamination check finds "
+                                    "before training.")
+
+    @field_validator("drop_contaminated")
+    @classmethod
+    def _check_on(cls, drop: bool, info: ValidationInfo) -> bool:
+        if drop and info.data.get("contamination_ngram") == 0:
+            raise ValueError("drop_contaminated needs the check: set eval.contamination_ngram > 0 (13 is GPT-3's)")
+        return drop
 
 
 class LogConfig(Section):
@@ -199,25 +212,29 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     if path is None:
         raw, source = yaml.safe_load(default_config_text()), "the embedded default config"
     else:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}. Pass an existing YAML file, or no file for the "
-                              "embedded default.")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-        source = str(path)
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path} must hold a mapping of sections (model:, tasks:, ...), got "
-                              f"{type(raw).__name__}.")
+        raw, source = read_sections(Path(path)), str(path)
         if "tasks" not in raw:  # a file that overrides other sections keeps the default task mixture
             raw["tasks"] = yaml.safe_load(default_config_text())["tasks"]
     for item in overrides:
         apply_override(raw, item)
     return validate_config(raw, source)
+
+
+def read_sections(path: Path) -> dict:
+    """A YAML config file's mapping of sections (empty for an empty file); ConfigError otherwise."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}. Pass an existing YAML file, or no file for the "
+                          "embedded default.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (model:, tasks:, ...), got "
+                          f"{type(raw).__name__}.")
+    return raw
 
 
 def validate_config(raw: dict, source: str = "config") -> Config:
@@ -262,26 +279,27 @@ def _index(node: list, part: str, path: list[str]) -> int:
     return int(part)
 
 
-def describe_errors(exc: ValidationError, raw: dict, source: str) -> str:
+def describe_errors(exc: ValidationError, raw: dict, source: str, schema: type[BaseModel] = Config,
+                    command: str = "rlvr train") -> str:
     lines = [f"invalid configuration in {source}:"]
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            lines.append(f"  - unknown key `{loc}`{_suggest(err['loc'])}")
+            lines.append(f"  - unknown key `{loc}`{_suggest(err['loc'], schema)}")
         elif err["type"] == "missing":
             lines.append(f"  - `{loc}` is required")
         else:
             msg = err["msg"].removeprefix("Value error, ")
             shown = f" (got {err['input']!r})" if not isinstance(err.get("input"), (dict, list)) else ""
             lines.append(f"  - `{loc}`: {msg}{shown}" if loc else f"  - {msg}")
-    lines.append("Fix the keys above in the YAML file or the key=value overrides; `rlvr train --help-config` "
+    lines.append(f"Fix the keys above in the YAML file or the key=value overrides; `{command} --help-config` "
                  "lists every key with its description.")
     return "\n".join(lines)
 
 
-def _suggest(loc: tuple) -> str:
+def _suggest(loc: tuple, schema: type[BaseModel] = Config) -> str:
     """Closest valid key for an unknown one, looked up in the pydantic model at that location."""
-    model: Any = Config
+    model: Any = schema
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -315,10 +333,10 @@ def _element_type(annotation: Any) -> Any:
     return getattr(annotation, "__args__", (annotation,))[0]
 
 
-def config_reference() -> str:
+def config_reference(schema: type[BaseModel] = Config) -> str:
     """Every key with its default and description (for `--help-config`)."""
     out = []
-    for section, field in Config.model_fields.items():
+    for section, field in schema.model_fields.items():
         out.append(f"{section}: {field.description}")
         model = _element_type(field.annotation)
         for name, sub in model.model_fields.items():

@@ -9,7 +9,8 @@
 
 The code is the last ```python (or untagged) fence of the completion, else the whole completion. With an
 `assert` spec that has a `prompt` (HumanEval), code that defines the entry point is appended to the prompt,
-anything else continues it. The tests are a code test spec (DESIGN.md): kind assert, call or stdio.
+anything else continues it. The tests are a code test spec (DESIGN.md): kind assert, call or stdio; a call or
+stdio spec may carry a `preamble` put before the code (APPS and LiveCodeBench run solutions after their imports).
 
 The verdict comes from the sandbox's tester process, never from the program (sandbox/zygote.py): always-equal
 objects, early exits, monkeypatching and reading the tests score 0. Bad output never raises: it scores 0 with
@@ -84,7 +85,9 @@ def defines(code: str, name: str) -> bool:
 
 
 def build_program(code: str, tests: Mapping[str, Any]) -> str:
-    prompt = tests.get("prompt") if tests["kind"] == "assert" else None
+    if tests["kind"] != "assert":  # call/stdio: an optional preamble (the imports a data set's harness adds)
+        return tests["preamble"] + "\n" + code if tests.get("preamble") else code
+    prompt = tests.get("prompt")
     if not prompt:
         return code
     if defines(code, tests.get("entry_point", "")):

@@ -14,7 +14,9 @@ Per job the zygote, which never reads a job itself, forks two processes:
 Then the zygote forwards the verdict (or `timeout`, `output_limit`, ...), kills every other process it can see,
 reaps them and wipes the scratch directories, so one job cannot affect the next.
 
-What is covered: the three test kinds (assert, call, stdio), per-case partial counts, limits (CPU, address space,
+What is covered: the three test kinds (assert, call, stdio; a call's `fn_name` may be a method of a LeetCode-style
+`class Solution`, a call case may list `alternatives` that also pass, a stdio spec may set `ignore_case`, `abs_tol`
+and `rel_tol` for its token comparison), per-case partial counts, limits (CPU, address space,
 file size, open files, processes), a seccomp filter on C (sockets other than AF_UNIX, io_uring and foreign
 syscall ABIs refused: no network even on the sandbox's own loopback), wall-clock timeout, output cap, clean-up
 between jobs, oom_score_adj 1000 (the kernel's OOM killer picks sandboxed code first).
@@ -27,6 +29,7 @@ import builtins
 import json
 import math
 import os
+import re
 import resource
 import select
 import shutil
@@ -257,12 +260,20 @@ def candidate_main(from_t, to_t, config):
         request = recv(from_t)
         try:
             target = request["target"]
-            fn = namespace[target] if type(target) is str else resolve(target)
+            fn = global_or_method(namespace, target) if type(target) is str else resolve(target)
             value = fn(*decode(request["args"], resolve), **decode(request["kwargs"], resolve))
             reply = {"value": encode(value, handle)}
         except BaseException as exc:
             reply = {"raise": [type(exc).__name__, str(exc)[:300]]}
         send(to_t, reply)
+
+
+def global_or_method(namespace, name):
+    """A global of the program, else (LeetCode style, as APPS and LiveCodeBench call them) the method `name` of a
+    fresh `Solution()` instance."""
+    if name in namespace or "Solution" not in namespace:
+        return namespace[name]
+    return getattr(namespace["Solution"](), name)
 
 
 def compile_program(program, to_t):
@@ -510,14 +521,41 @@ def run_call(tests, link, verdict):
         except Exception as exc:
             note_failure(verdict, exc)
             continue
-        if same_value(got, case["expected"]):
+        if any(same_value(got, expected) for expected in [case["expected"], *case.get("alternatives", ())]):
             verdict["cases_passed"] += 1
         else:
             note_failure(verdict, AssertionError("got %r" % (got,)))
 
 
-def normalise(text):
-    return " ".join(text.split())
+NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+INTEGER = re.compile(r"[+-]?\d+")
+
+
+def same_output(got, expected, tests):
+    """Equal token by token (whitespace-separated, so spacing and blank lines never matter); `ignore_case`:
+    case-insensitive; with `abs_tol` or `rel_tol` set, two number tokens also match when
+    |got - expected| <= abs_tol + rel_tol * |expected| (numpy.isclose's rule), except that two integers must be
+    equal (a 10-digit answer is never "close enough")."""
+    if tests.get("ignore_case"):
+        got, expected = got.lower(), expected.lower()
+    got, expected = got.split(), expected.split()
+    if got == expected:
+        return True
+    if ("abs_tol" not in tests and "rel_tol" not in tests) or len(got) != len(expected):
+        return False
+    abs_tol, rel_tol = float(tests.get("abs_tol", 0.0)), float(tests.get("rel_tol", 0.0))
+    return all(g == e or close_numbers(g, e, abs_tol, rel_tol) for g, e in zip(got, expected))
+
+
+def close_numbers(got, expected, abs_tol, rel_tol):
+    if not (NUMBER.fullmatch(got) and NUMBER.fullmatch(expected)):
+        return False
+    try:
+        if INTEGER.fullmatch(got) and INTEGER.fullmatch(expected):
+            return int(got) == int(expected)
+        return abs(float(got) - float(expected)) <= abs_tol + rel_tol * abs(float(expected))
+    except (ValueError, OverflowError):  # past int()'s digit limit
+        return False
 
 
 def run_stdio(tests, link, verdict):
@@ -527,7 +565,7 @@ def run_stdio(tests, link, verdict):
         if reply.get("output_limit"):
             verdict.update(error="output_limit", detail="the program printed past the output cap")
             return
-        if reply.get("status") == 0 and normalise(str(reply.get("stdout"))) == normalise(case["output"]):
+        if reply.get("status") == 0 and same_output(str(reply.get("stdout")), case["output"], tests):
             verdict["cases_passed"] += 1
         else:
             note_failure(verdict, AssertionError("exit status %s" % reply.get("status")))

@@ -6,8 +6,10 @@
     batch = TaskMixture([task], weights=[1.0], seed=0).next_batch(8)
 
 base.py: the Example / Task / TaskSpec contract. registry.py: lookup by name (built-ins and the `rlvr.tasks`
-entry points). mixture.py: weighted draws over several tasks, with a resumable cursor. arithmetic.py and
-jsonl.py: the built-in tasks (imported only when looked up).
+entry points). mixture.py: weighted draws over several tasks, with a resumable cursor. Built-in tasks (imported
+only when looked up): arithmetic.py; dataset.py (`dataset`, alias `jsonl`: rows of files, folders or hub ids,
+read by sources.py); presets/ (gsm8k, math, humaneval, mbpp, apps, code_contests, livecodebench).
+contamination.py: the n-gram overlap check between training and held-out rows.
 """
 from tasks.base import Example, Task, TaskSpec
 from tasks.mixture import TaskMixture

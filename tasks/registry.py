@@ -24,7 +24,18 @@ from tasks.base import TaskSpec
 
 GROUP = "rlvr.tasks"
 BUILTIN = "rlvr (built-in)"
-BUILTINS = {"arithmetic": "tasks.arithmetic:SPEC", "jsonl": "tasks.jsonl:SPEC"}
+BUILTINS = {
+    "arithmetic": "tasks.arithmetic:SPEC",
+    "dataset": "tasks.dataset:SPEC",
+    "jsonl": "tasks.dataset:JSONL_SPEC",
+    "gsm8k": "tasks.presets.math:GSM8K",
+    "math": "tasks.presets.math:MATH",
+    "humaneval": "tasks.presets.code:HUMANEVAL",
+    "mbpp": "tasks.presets.code:MBPP",
+    "apps": "tasks.presets.contests:APPS",
+    "code_contests": "tasks.presets.contests:CODE_CONTESTS",
+    "livecodebench": "tasks.presets.contests:LIVECODEBENCH",
+}
 
 
 class UnknownTaskError(LookupError):

@@ -14,8 +14,9 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRST_PARTY = {"engine", "graders", "sandbox", "tasks", "rlvr_plugin_example", "engine_helpers", "sandbox_backends",
-               "conftest"}
+PACKAGES = {"engine", "graders", "sandbox", "tasks"}
+LOCAL_MODULES = {path.stem for folder in ("tests", "examples") for path in (ROOT / folder).rglob("*.py")} | \
+    {path.parent.name for path in (ROOT / "examples").rglob("__init__.py")}  # test helpers, the example plugin
 USED_WITHOUT_IMPORT = {
     "gguf": "transformers reads GGUF files with it (engine/models.py, gguf_file=)",
     "accelerate": "transformers needs it to load a GGUF checkpoint (engine/models.py)",
@@ -47,7 +48,7 @@ def imported_modules(*folders: str) -> set[str]:
                     found |= {alias.name.split(".")[0] for alias in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.level == 0:
                     found.add(node.module.split(".")[0])
-    return found - FIRST_PARTY - set(sys.stdlib_module_names)
+    return found - PACKAGES - LOCAL_MODULES - set(sys.stdlib_module_names)
 
 
 def distributions(modules: set[str]) -> dict[str, str]:
