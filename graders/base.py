@@ -32,12 +32,15 @@ class Grade:
     correct: whether the answer is right, or None where the grader does not judge correctness (format, length).
     metrics: named sub-scores, logged per term.
     error: why the sample could not be graded normally (`timeout`, `no_answer`, `missing_reference:answer`...).
+    mask: leave the sample out of the policy loss (its score is still reported): e.g. a reward-model ensemble
+    that disagrees too much about it.
     """
 
     score: float
     correct: bool | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    mask: bool = False
 
 
 class Grader(Protocol):

@@ -24,7 +24,7 @@ through graders.pool / RewardScorer, whose hard timeout covers every input.
 
     >>> from graders import Sample
     >>> math_grader(Sample("So $x=\\\\frac{2}{4}$, i.e. \\\\boxed{0.5}", {"answer": "\\\\frac{1}{2}"}))
-    Grade(score=1.0, correct=True, metrics={}, error=None)
+    Grade(score=1.0, correct=True, metrics={}, error=None, mask=False)
     >>> math_grader(Sample("\\\\boxed{3} or maybe \\\\boxed{4}", {"answer": "4"})).error
     'hedging'
 

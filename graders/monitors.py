@@ -6,7 +6,8 @@
 - reward_length_corr: Pearson correlation of reward with completion length (rising: the policy pads);
 - hedging_rate: fraction of samples a grader marked `hedging` (several answers offered to hit one);
 - zero_variance_groups: fraction of groups whose rewards are all equal (they carry no GRPO signal);
-- error_rate / timeout_rate: fraction of samples with any term error / a timeout (graders being fought).
+- error_rate / timeout_rate: fraction of samples with any term error / a timeout of any kind (`timeout_cpu`,
+  `timeout_wall`, a grader's own `timeout`): graders being fought.
 Not covered: judging whether a trend is hacking; that needs a human looking at samples.
 """
 from __future__ import annotations
@@ -40,5 +41,5 @@ def reward_hacking_metrics(rewards: Sequence[Reward], completion_lengths: Sequen
         "hack/hedging_rate": sum("hedging" in r.errors.values() for r in rewards) / n,
         "hack/zero_variance_groups": sum(max(g) - min(g) < 1e-12 for g in groups) / len(groups),
         "hack/error_rate": sum(bool(r.errors) for r in rewards) / n,
-        "hack/timeout_rate": sum("timeout" in r.errors.values() for r in rewards) / n,
+        "hack/timeout_rate": sum(any(e.startswith("timeout") for e in r.errors.values()) for r in rewards) / n,
     }

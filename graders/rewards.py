@@ -13,13 +13,23 @@
   judge correctness) for the other terms to count; when a gate fails only the gate terms are summed.
 - correct comes from the first term whose grader judges correctness (False if grading timed out).
 - Grading is deduplicated and cached by (grader, params, reference, prompt, normalised completion): repeated
-  answers in a group are graded once, across steps too. Timeouts and crashes are not cached.
-Not covered: learned reward models (a separate grader kind), per-term timeouts (one timeout per scorer).
+  answers in a group are graded once, across steps too. Timeouts (`timeout_cpu`, `timeout_wall`, a grader's
+  own `timeout`) and crashes are not cached: they may say more about the machine than about the answer.
+- The limit per grader call is CPU time (`timeout_s`), with a wall-clock backstop of max(`wall_factor` x
+  timeout_s, `wall_min_s`) (graders/pool.py): a machine busy with training does not turn correct answers into
+  timeouts.
+- A grader that declares `runs_in_pool = False` (a learned reward model: torch, engine/rm_grader.py) is called in
+  this process instead, one batched call per term: no pool timeout applies to it. Its time is summed as
+  `time/<grader>_s` and its per-sample metrics are averaged as `reward/<metric>` until `take_metrics()`.
+- A grade's `mask` (the sample stays out of the policy loss) makes the Reward's `mask`.
+Not covered: per-term timeouts (one timeout per scorer).
 """
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
+import math
+import time
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -27,9 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from graders import registry
 from graders.base import Grade, Sample
-from graders.pool import Job, WorkerPool
+from graders.pool import WALL_FACTOR, WALL_MIN_S, Job, WorkerPool
 
-TRANSIENT_ERRORS = ("timeout", "worker_crashed")
+TRANSIENT_ERRORS = ("timeout", "worker_crashed")  # prefixes: timeout_cpu, timeout_wall, worker_crashed: signal 9
 
 
 class RewardTerm(BaseModel):
@@ -66,6 +76,7 @@ class Reward:
     terms: dict[str, float]
     errors: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    mask: bool = False
 
 
 def term_keys(terms: Sequence[RewardTerm]) -> list[str]:
@@ -91,6 +102,7 @@ def mix(terms: Sequence[RewardTerm], grades: Sequence[Grade]) -> Reward:
         terms={k: g.score for k, g in zip(keys, grades)},
         errors={k: g.error for k, g in zip(keys, grades) if g.error},
         metrics={f"{k}/{m}": v for k, g in zip(keys, grades) for m, v in g.metrics.items()},
+        mask=any(g.mask for g in grades),
     )
 
 
@@ -102,23 +114,30 @@ def _cache_key(name: str, params_json: str, grader: Any, sample: Sample) -> tupl
     else:
         text = f"<{type(completion).__name__}>{completion!r:.10000}"
     reference = json.dumps(sample.reference, sort_keys=True, default=repr) if sample.reference else ""
-    return name, params_json, reference, sample.prompt, text
+    prompt = sample.prompt if isinstance(sample.prompt, str) else json.dumps(sample.prompt, default=repr)
+    return name, params_json, reference, prompt, text
 
 
 class RewardScorer:
-    """Scores samples against reward terms in a worker pool with a hard per-sample timeout and a cache.
+    """Scores samples against reward terms in a worker pool with a hard per-sample limit and a cache.
 
-    workers: grading processes; timeout_s: limit per grader call (built-ins: per sample); cache_size: graded
-    (term, sample) results kept; memory_mb: address-space limit per worker (0: none).
-    A grader whose params have their own `timeout_s` (the code grader's sandbox limit) is a backstop for it:
-    its calls get timeout_s + params.timeout_s per sample, so the grader's own, more specific verdict wins.
+    workers: grading processes; timeout_s: CPU seconds per grader call (built-ins: per sample), counted over
+    the worker's process tree; wall_factor, wall_min_s: the wall-clock backstop for calls that sleep or wait,
+    max(wall_factor x timeout_s, wall_min_s) seconds; cache_size: graded (term, sample) results kept;
+    memory_mb: address-space limit per worker (0: none).
+    A grader whose params have their own `timeout_s` (the code grader's sandbox limit, wall-clock) runs model
+    code in other processes under its own limits: its calls get no CPU limit from the pool and a wall-clock
+    backstop of the above plus params.timeout_s per sample, so the grader's own verdict wins.
     """
 
-    def __init__(self, workers: int = 2, timeout_s: float = 10.0, cache_size: int = 100_000, memory_mb: int = 4096):
-        self.pool = WorkerPool(workers=workers, timeout_s=timeout_s, memory_mb=memory_mb)
+    def __init__(self, workers: int = 2, timeout_s: float = 10.0, cache_size: int = 100_000, memory_mb: int = 4096,
+                 wall_factor: float = WALL_FACTOR, wall_min_s: float = WALL_MIN_S):
+        self.pool = WorkerPool(workers=workers, timeout_s=timeout_s, memory_mb=memory_mb, wall_factor=wall_factor,
+                               wall_min_s=wall_min_s)
         self.timeout_s = timeout_s
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple, Grade] = OrderedDict()
+        self._in_process: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])  # key: [sum, count]
 
     def grade(self, term: RewardTerm, samples: Sequence[Sample]) -> list[Grade]:
         """One term's grades for every sample (deduplicated, cached, run in the pool)."""
@@ -158,17 +177,44 @@ class RewardScorer:
         by_term: dict[tuple, list[tuple]] = {}
         for key in todo:
             by_term.setdefault(key[:2], []).append(key)
+        here: dict[tuple, Grade] = {}
         for (name, params_json), keys in by_term.items():
             grader, entry = registry.get(name), registry.entry(name)
+            if not getattr(grader, "runs_in_pool", True):
+                here |= self._run_here(name, grader, params_json, keys, todo)
+                continue
             size = max(1, int(getattr(grader, "batch_size", 1)))
             own_limit = json.loads(params_json).get("timeout_s")
             for start in range(0, len(keys), size):
                 chunk = keys[start:start + size]
-                limit = self.timeout_s + own_limit * len(chunk) if isinstance(own_limit, (int, float)) else None
-                jobs.append(Job(entry.ref, name, params_json, [todo[k] for k in chunk], limit))
+                own = isinstance(own_limit, (int, float)) and not isinstance(own_limit, bool)
+                cpu_s, wall_s = ((math.inf, self.pool.wall_limit(self.timeout_s) + own_limit * len(chunk))
+                                 if own else (None, None))
+                jobs.append(Job(entry.ref, name, params_json, [todo[k] for k in chunk], cpu_s, wall_s))
                 job_keys.append(chunk)
-        results = self.pool.run(jobs)
-        return {k: g for chunk, grades in zip(job_keys, results) for k, g in zip(chunk, grades)}
+        results = self.pool.run(jobs) if jobs else []
+        return here | {k: g for chunk, grades in zip(job_keys, results) for k, g in zip(chunk, grades)}
+
+    def _run_here(self, name: str, grader: Any, params_json: str, keys: list[tuple],
+                  todo: dict[tuple, Sample]) -> dict[tuple, Grade]:
+        """A grader that must not run in the pool: one batched call in this process, timed."""
+        start = time.perf_counter()
+        grades = grader.grade([todo[k] for k in keys], grader.Params.model_validate(json.loads(params_json)))
+        self._in_process[f"time/{name}_s"][0] += time.perf_counter() - start
+        for grade in grades:
+            for metric, value in grade.metrics.items():
+                total = self._in_process[f"reward/{metric}"]
+                total[0] += value
+                total[1] += 1
+        return dict(zip(keys, grades))
+
+    def take_metrics(self) -> dict[str, float]:
+        """Since the last call: seconds in in-process graders (`time/<grader>_s`) and the mean of their
+        per-sample metrics (`reward/<metric>`, e.g. `reward/ensemble_std`). Empty when none ran."""
+        out = {key: total if key.startswith("time/") else total / count
+               for key, (total, count) in self._in_process.items() if key.startswith("time/") or count}
+        self._in_process.clear()
+        return out
 
     def close(self) -> None:
         """Stop the worker pool."""
