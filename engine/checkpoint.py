@@ -7,8 +7,8 @@
         rng-rank<r>.pt        python / numpy / torch RNG states of each rank
 
 Atomic: everything is written into `step-000020.tmp/` and renamed when complete, so a run killed at any moment
-(SIGKILL included) leaves either the whole checkpoint or none; `latest_checkpoint` ignores `.tmp` leftovers.
-Only the `keep` most recent checkpoints are kept.
+(SIGKILL included) leaves either the whole checkpoint or none; `latest_checkpoint` ignores `.tmp` leftovers and
+`remove_partial` deletes them when the run starts again. Only the `keep` most recent checkpoints are kept.
 """
 from __future__ import annotations
 
@@ -67,6 +67,11 @@ def save_checkpoint(run_dir: Path, step: int, engine, tokenizer, trainer_state: 
 def prune(run_dir: Path, keep: int) -> None:
     for old in complete_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+    remove_partial(run_dir)
+
+
+def remove_partial(run_dir: Path) -> None:
+    """Delete the `.tmp` leftovers of checkpoints a killed run did not finish (a whole model's size each)."""
     for leftover in (run_dir / "checkpoints").glob("step-*.tmp"):
         shutil.rmtree(leftover, ignore_errors=True)
 

@@ -1,5 +1,11 @@
-"""A rich progress bar for training: step, reward, accuracy, KL, entropy, length, step time and ETA (stderr)."""
+"""Training progress on stderr: step, reward, accuracy, KL, entropy, length, step time.
+
+On a terminal, a rich live bar (with elapsed time and ETA). Anywhere else (CI logs, a file, a pipe) one plain line
+per step, `step 3/100  reward 0.500  acc 0.25 ...`: a live display there would only leave a garbled last frame.
+"""
 from __future__ import annotations
+
+import sys
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -10,29 +16,36 @@ FIELDS = [("reward/mean", "reward", "{:.3f}"), ("reward/accuracy", "acc", "{:.2f
 
 
 class StepProgress:
-    def __init__(self, total: int, done: int, enabled: bool = True):
-        self.enabled = enabled
+    def __init__(self, total: int, done: int, enabled: bool = True, fields: list[tuple[str, str, str]] = FIELDS):
+        self.enabled, self.total, self.fields = enabled, total, fields
         self.values: dict[str, float] = {}
-        self.console = Console(stderr=True)
-        self.progress = Progress(TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
-                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console,
-                                 disable=not enabled, refresh_per_second=2)
-        self.task = self.progress.add_task("train", total=total, completed=done, info="")
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            self.bar = Progress(TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
+                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
+                                TimeRemainingColumn(), console=Console(stderr=True), refresh_per_second=2)
+            self.task = self.bar.add_task("train", total=total, completed=done, info="")
 
     def __enter__(self) -> "StepProgress":
-        self.progress.__enter__()
+        if self.bar:
+            self.bar.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def info(self) -> str:
+        return "  ".join(f"{label} {fmt.format(self.values[key])}" for key, label, fmt in self.fields if key in self.values)
 
     def note(self, metrics: dict) -> None:
         self.values |= {k: v for k, v in metrics.items() if v is not None}
-        info = "  ".join(f"{label} {fmt.format(self.values[key])}" for key, label, fmt in FIELDS if key in self.values)
-        self.progress.update(self.task, info=info)
+        if self.bar:
+            self.bar.update(self.task, info=self.info())
 
     def update(self, step: int, metrics: dict) -> None:
         self.note(metrics)
-        self.progress.update(self.task, completed=step)
-        if self.enabled and not self.console.is_terminal:  # CI logs: one line per step instead of a live bar
-            self.console.print(f"step {step}  {self.progress.tasks[0].fields['info']}")
+        if self.bar:
+            self.bar.update(self.task, completed=step)
+        elif self.enabled:
+            print(f"step {step}/{self.total}  {self.info()}", file=sys.stderr, flush=True)

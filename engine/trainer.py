@@ -19,7 +19,6 @@ Not covered here: the vLLM sampler (engine/rollout.py says so), PPO with a criti
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
@@ -47,6 +46,7 @@ from graders.base import Sample
 from graders.monitors import reward_hacking_metrics
 from graders.rewards import Reward, RewardScorer
 from tasks.base import Example
+from tasks.contamination import check_contamination
 from tasks.mixture import TaskMixture
 from tasks.registry import get_task_spec
 
@@ -126,6 +126,8 @@ def build_run(cfg: Config, run_dir: Path, resume: bool) -> Run:
                          f"number of processes ({D.world_size()}).")
     seed_everything(cfg.train.seed + D.rank())
     tasks = build_tasks(cfg)
+    check_contamination(tasks, run_dir if D.rank() == 0 else None, cfg.eval.contamination_ngram,
+                        cfg.eval.drop_contaminated)
     mixture = TaskMixture(list(tasks.values()), [t.weight for t in cfg.tasks], cfg.train.seed)
     dtype = dev.train_dtype(cfg.model.dtype)
     model, tokenizer = load_policy(cfg.model.path, dtype)
@@ -141,20 +143,24 @@ def build_run(cfg: Config, run_dir: Path, resume: bool) -> Run:
     run = Run(cfg, run_dir, engine, tokenizer, reference, sampler, mixture, tasks,
               {t.display_name: t.rewards for t in cfg.tasks}, scorer, None, clock)
     resume_step = None
-    if resume:
-        latest = ckpt.latest_checkpoint(run_dir)
-        if latest is None:
-            raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'} to resume from; start a new run.")
+    latest = ckpt.latest_checkpoint(run_dir) if resume else None  # the CLI refuses a new run over a checkpoint
+    if latest:
         state = ckpt.load_checkpoint(latest, engine)
         mixture.load_state_dict(state["mixture"])
         run.step, run.history = state["step"], state.get("history", {})
         clock.offset_s = state.get("elapsed_s", 0.0)
         resume_step = run.step
-    if D.rank() == 0:
+    elif D.rank() == 0 and (resume or (run_dir / "metrics.jsonl").exists()):
+        print(f"starting {run_dir} from scratch, in place (no complete checkpoint to resume from)", file=sys.stderr)
+    if D.rank() == 0:  # a run from scratch clears earlier logs; a resumed one cuts them back to its checkpoint
         run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.remove_partial(run_dir)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         run.logger = MetricsLogger(run_dir, cfg.log.tensorboard, cfg.log.wandb_project, cfg.model_dump(mode="json"),
                                    resume_step)
+        if not any(task.eval_examples() for task in tasks.values()):
+            print("no task has an eval split: nothing is evaluated, curves.png shows the training curves only",
+                  file=sys.stderr)
     return run
 
 
@@ -348,10 +354,12 @@ def rl_step(run: Run) -> dict:
     row_weight = torch.ones_like(advantages)                                      # (B*G,)
     if cfg.grpo.mask_truncated:
         row_weight = row_weight * ~torch.tensor(groups.rollout.truncated)
+    row_weight = row_weight * ~torch.tensor([r.mask for r in groups.graded], dtype=torch.bool)  # e.g. RM disagreement
     if metrics.get("dynamic/empty"):
         row_weight.zero_()
     metrics |= update_policy(run, groups, advantages, row_weight)                # 5
     metrics |= rollout_metrics(run, first)
+    metrics |= run.scorer.take_metrics()  # in-process (learned) graders: time/<grader>_s, reward/ensemble_std
     metrics |= {"time/rollout_s": t_rollout, "time/step_s": time.perf_counter() - t0}
     write_samples(run, first)
     return metrics
@@ -397,17 +405,16 @@ def rollout_metrics(run: Run, groups: Groups) -> dict:
 
 
 def write_samples(run: Run, groups: Groups) -> None:
-    if D.rank() != 0 or not run.cfg.log.samples_per_step:
+    if not run.logger:
         return
-    G = run.cfg.rollout.group_size
-    with (run.run_dir / "samples.jsonl").open("a") as f:
-        for i in range(min(run.cfg.log.samples_per_step, len(groups.rollout.texts))):
-            ex = groups.examples[i // G]
-            f.write(json.dumps({"step": run.step, "task": ex.task, "id": ex.id, "prompt": prompt_text(ex.prompt),
-                                "completion": groups.rollout.texts[i], "reference": ex.reference,
-                                "reward": float(groups.rewards.flatten()[i]), "terms": groups.graded[i].terms,
-                                "errors": groups.graded[i].errors, "finish": groups.rollout.finish_reasons[i]},
-                               default=str) + "\n")
+    G, rows = run.cfg.rollout.group_size, []
+    for i in range(min(run.cfg.log.samples_per_step, len(groups.rollout.texts))):
+        ex = groups.examples[i // G]
+        rows.append({"step": run.step, "task": ex.task, "id": ex.id, "prompt": prompt_text(ex.prompt),
+                     "completion": groups.rollout.texts[i], "reference": ex.reference,
+                     "reward": float(groups.rewards.flatten()[i]), "terms": groups.graded[i].terms,
+                     "errors": groups.graded[i].errors, "finish": groups.rollout.finish_reasons[i]})
+    run.logger.log_samples(rows)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -444,10 +451,11 @@ def save(run: Run) -> None:
     ckpt.save_checkpoint(run.run_dir, run.step, run.engine, run.tokenizer, state, run.cfg.train.keep_checkpoints)
 
 
-def log(run: Run, metrics: dict) -> None:
+def log(run: Run, metrics: dict, plot: bool = False) -> None:
+    """Log a step's metrics; redraw curves.png after an eval or when asked (checkpoints, the end of the run)."""
     if run.logger:
         run.logger.log(run.step, metrics)
-        if any(k.startswith("eval/") for k in metrics):
+        if plot or any(k.startswith("eval/") for k in metrics):
             plot_curves(run.logger.path, run.run_dir / "curves.png")
 
 
@@ -477,7 +485,7 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
                     print(f"step {run.step}: non-finite loss, update skipped ({run.bad_steps} in a row)",
                           file=sys.stderr)
                     if run.bad_steps >= cfg.train.max_bad_steps:
-                        log(run, metrics)
+                        log(run, metrics, plot=True)
                         last = ckpt.latest_checkpoint(run_dir)
                         raise TrainingStopped(
                             f"stopped at step {run.step}: {run.bad_steps} consecutive non-finite losses. The last "
@@ -491,9 +499,9 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
                     if "eval/accuracy" in metrics:
                         run.history["final_accuracy"] = metrics["eval/accuracy"]
                 metrics["time/elapsed_min"] = run.clock.elapsed_s() / 60  # training time, resumes included
-                log(run, metrics)
-                progress.update(run.step, metrics)
                 due = final or (cfg.train.save_every and run.step % cfg.train.save_every == 0)
+                log(run, metrics, plot=due)
+                progress.update(run.step, metrics)
                 if due and run.bad_steps == 0:  # never checkpoint in the middle of a non-finite streak
                     save(run)
     finally:

@@ -44,10 +44,33 @@ def make_tiny_model(path: Path, seed: int = 0) -> Path:
     return path
 
 
-
 def run_cli(*args: str, timeout: int = 600, env: dict | None = None):
     """`rlvr ARGS` in a subprocess, as a user runs it."""
     import subprocess
 
     return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+
+
+def start_cli(*args: str, log_dir: Path, marker: str):
+    """`rlvr ARGS` started in the background as a terminal starts a job: in a process group of its own (so a
+    test can send it a terminal's Ctrl-C with os.killpg), stdout/stderr to files in `log_dir`. Every process it
+    starts inherits RLVR_TEST_MARK=`marker` (see `marked_processes`)."""
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=REPO, start_new_session=True,
+                            stdout=(log_dir / "stdout").open("w"), stderr=(log_dir / "stderr").open("w"),
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "RLVR_TEST_MARK": marker})
+
+
+def marked_processes(marker: str) -> dict[int, str]:
+    """The live processes (pid: command line) whose environment has RLVR_TEST_MARK=`marker`: whatever a process
+    started with `start_cli` left behind, wherever it was re-parented and whatever session it moved to."""
+    found, needle = {}, f"RLVR_TEST_MARK={marker}".encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and needle in (proc / "environ").read_bytes().split(b"\0"):
+                found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            pass
+    return found
