@@ -73,8 +73,8 @@ class TaskConfig(Section):
 
 
 class RolloutConfig(Section):
-    backend: Literal["hf", "vllm"] = Field("hf", description="Generation backend: `hf` (transformers, CPU/GPU) "
-                                           "or `vllm` (GPU, weights synced every step).")
+    backend: Literal["hf", "vllm"] = Field("hf", description="Generation backend: `hf` (transformers generate) "
+                                           "or `vllm` (not available yet).")
     prompts_per_step: int = Field(8, ge=1, description="Prompts sampled per training step (B).")
     group_size: int = Field(8, ge=2, description="Completions per prompt (G).")
     max_prompt_tokens: int = Field(256, ge=8, description="Prompts longer than this are left-truncated.")
@@ -82,6 +82,8 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature for training rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for training rollouts.")
     generation_batch: int = Field(256, ge=1, description="Sequences generated per forward batch (hf backend).")
+    max_weight_lag: int = Field(0, ge=0, description="Optimizer steps a rollout's weights may lag the policy's "
+                                "(checked on every rollout; 0: the sampler must hold the current weights).")
 
 
 class GRPOConfig(Section):
@@ -105,6 +107,13 @@ class GRPOConfig(Section):
                                      "equal and refill with new prompts.")
     refill_rounds: int = Field(2, ge=0, description="Extra generation rounds allowed per step to refill dropped "
                                "groups.")
+    is_correction: Literal["sequence_mask", "sequence_truncate", "token_mask", "token_truncate", "none"] = Field(
+        "sequence_mask", description="Rollout/trainer mismatch correction: weight each token's loss by the ratio "
+        "of the trainer's probability to the sampler's, per sequence (product over its tokens) or per token; "
+        "`mask` zeroes ratios outside [is_ratio_min, is_ratio_max], `truncate` clamps them into it; none: off.")
+    is_ratio_min: float = Field(0.0, ge=0, lt=1, description="Lower bound of the mismatch importance ratio (0: "
+                                "no lower bound).")
+    is_ratio_max: float = Field(3.0, gt=1, description="Upper bound of the mismatch importance ratio.")
 
 
 class TrainConfig(Section):

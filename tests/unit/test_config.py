@@ -83,3 +83,14 @@ def test_apply_override_creates_missing_sections():
     raw = {}
     apply_override(raw, "grpo.beta=0.04")
     assert raw == {"grpo": {"beta": 0.04}}
+
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("grpo.is_correction=tis", "`grpo.is_correction`"),
+    ("grpo.is_ratio_max=0.5", "`grpo.is_ratio_max`"),
+    ("grpo.is_ratio_min=1", "`grpo.is_ratio_min`"),
+    ("rollout.max_weight_lag=-1", "`rollout.max_weight_lag`"),
+])
+def test_bad_correction_options_name_the_key(override, expected):
+    assert expected in errors_of(override)
