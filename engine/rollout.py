@@ -126,5 +126,7 @@ def make_sampler(cfg: Config, model: PreTrainedModel, tokenizer: PreTrainedToken
                  synced_gpus: bool = False) -> Sampler:
     """The sampler `cfg.rollout.backend` names, sampling from `model`'s weights (version 0)."""
     if cfg.rollout.backend == "vllm":
-        raise NotImplementedError("rollout.backend='vllm' is not available in this build yet. Use rollout.backend=hf.")
+        from engine.vllm_sampler import VLLMSampler  # imports vllm (seconds); only when asked for
+
+        return VLLMSampler.from_config(cfg, tokenizer)
     return HFSampler(model, tokenizer, cfg.rollout.generation_batch, synced_gpus)
