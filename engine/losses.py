@@ -20,6 +20,16 @@ Formulas and where they come from:
                       k3 = exp(-log_ratio) - 1 + log_ratio    unbiased, low variance, >= 0 (GRPO's choice, eq. 4)
   entropy_from_logits H = logsumexp(z) - sum_v softmax(z)_v * z_v, with z shifted so that max_v z_v = 0
   token_logprobs      log pi(y_t) = z_t[y_t] - logsumexp(z_t)
+  rollout_correction  the sampler (vLLM, or transformers with top-p) and the trainer compute different
+                      probabilities for the same tokens (kernels, dtypes, top-p, a stale weight copy), so rollouts
+                      are slightly off-policy. With r_t = exp(train_logp_t - sampler_logp_t):
+                        token modes     w_t = r_t                     per token
+                        sequence modes  w_t = prod_s r_s              the sequence's ratio, on all its tokens
+                      truncate: w = clamp(w, lo, hi) (truncated IS, TIS: Yao et al. 2025, "Your efficient RL
+                      framework secretly brings you off-policy RL training"); mask: w = 0 where w is outside
+                      [lo, hi] (masked IS; TRL's default is sequence_mask). The loss is w * surrogate, w detached.
+  mismatch_kl         per-token k3 estimate of KL(sampler || trainer) from the sampled tokens:
+                      exp(d) - 1 - d with d = train_logp - sampler_logp (>= 0; 0 when the two agree)
   aggregate_loss      token-mean               sum(l * m) / sum(m)                  (DAPO's token-level loss)
                       seq-mean-token-mean      mean_i (sum_t l*m / sum_t m)          (GRPO paper, eq. 3)
                       seq-mean-token-sum-norm  sum(l * m) / (N * norm_len)          (Dr. GRPO, arXiv:2503.20783)
@@ -34,8 +44,9 @@ Numerical guards (documented deviations from the bare formulas):
   - entropy_from_logits accepts -inf logits (masked vocabulary entries); they contribute zero.
   - aggregate_loss ignores whatever per_token holds at masked positions, NaN and inf included.
 
-What is not covered: value-function (critic) losses and GAE, sequence-level ratios (GSPO), importance
-correction between the sampler and the trainer (truncated IS for vLLM/trainer mismatch), entropy bonuses as a
+  - rollout_correction clamps the per-sequence log ratio to [-20, 20] before exp, like the surrogate.
+
+What is not covered: value-function (critic) losses and GAE, sequence-level ratios (GSPO), entropy bonuses as a
 loss term (entropy_from_logits only measures), and the choice of estimator for the KL *gradient*: used as a
 loss on-policy, k2 gives an unbiased gradient of KL(pi || pi_ref), k1 a zero-mean one, and k3 the gradient of
 the reverse direction KL(pi_ref || pi) (Tang & Munos 2025, arXiv:2506.09477). Old log-probs, advantages and
@@ -49,6 +60,7 @@ from torch import Tensor
 
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 KL_ESTIMATORS = ("k1", "k2", "k3")
+IS_CORRECTIONS = ("sequence_mask", "sequence_truncate", "token_mask", "token_truncate", "none")
 
 _LOG_RATIO_LIMIT = 20.0
 
@@ -121,6 +133,62 @@ def kl_penalty(logp: Tensor, ref_logp: Tensor, estimator: str) -> Tensor:
         return 0.5 * log_ratio**2  # (N, T)
     log_ratio = log_ratio.clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)  # (N, T)
     return torch.exp(-log_ratio) - 1 + log_ratio  # (N, T)
+
+
+def rollout_correction(
+    train_logp: Tensor,
+    sampler_logp: Tensor,
+    mask: Tensor,
+    mode: str,
+    ratio_min: float,
+    ratio_max: float,
+) -> tuple[Tensor, Tensor]:
+    """Importance weights that correct the loss for the sampler/trainer mismatch (module docstring).
+
+    train_logp, sampler_logp (N, T): log-probs of the sampled tokens under the trainer's policy (the one the
+    surrogate's ratio starts from) and as the sampler reported them; mask (N, T): 1 on real tokens.
+    Returns (weights (N, T) detached, 0 off the mask; outside (N, T) bool: tokens whose ratio, or whose
+    sequence's ratio, fell outside [ratio_min, ratio_max], i.e. were masked or truncated).
+
+    >>> w, out = rollout_correction(torch.tensor([[0.0, 0.0]]), torch.log(torch.tensor([[0.5, 0.1]])),
+    ...                             torch.ones(1, 2), "token_truncate", 0.0, 3.0)
+    >>> w, out   # ratios 2 and 10: 10 truncated to 3
+    (tensor([[2., 3.]]), tensor([[False,  True]]))
+    """
+    if mode not in IS_CORRECTIONS:
+        raise ValueError(f"unknown rollout correction {mode!r}; valid: {', '.join(IS_CORRECTIONS)}")
+    if train_logp.dim() != 2 or sampler_logp.shape != train_logp.shape or mask.shape != train_logp.shape:
+        raise ValueError(f"train_logp, sampler_logp and mask must all be (N, T); got {tuple(train_logp.shape)}, "
+                         f"{tuple(sampler_logp.shape)}, {tuple(mask.shape)}")
+    if not 0 <= ratio_min < ratio_max:
+        raise ValueError(f"need 0 <= ratio_min < ratio_max, got {ratio_min}, {ratio_max}")
+    real = mask != 0  # (N, T)
+    if mode == "none":
+        return real.to(train_logp.dtype), torch.zeros_like(real)
+    diff = torch.where(real, train_logp.detach() - sampler_logp.detach(), 0.0)  # (N, T) log r_t
+    diff = torch.nan_to_num(diff, nan=0.0)  # a missing sampler logprob counts as agreement
+    if mode.startswith("sequence"):
+        diff = diff.sum(dim=1, keepdim=True).expand_as(diff)  # (N, T) log prod_s r_s on every token
+    ratio = torch.exp(diff.clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT))  # (N, T)
+    outside = ((ratio < ratio_min) | (ratio > ratio_max)) & real  # (N, T)
+    if mode.endswith("truncate"):
+        weights = ratio.clamp(ratio_min, ratio_max)  # (N, T)
+    else:
+        weights = torch.where(outside, torch.zeros_like(ratio), ratio)  # (N, T)
+    return weights * real, outside
+
+
+def mismatch_kl(train_logp: Tensor, sampler_logp: Tensor) -> Tensor:
+    """Per-token k3 estimate of KL(sampler || trainer) from tokens the sampler drew: (N, T), (N, T) -> (N, T).
+
+    >>> mismatch_kl(torch.tensor([[0.0]]), torch.tensor([[-1.0]]))   # e - 1 - 1
+    tensor([[0.7183]])
+    """
+    if train_logp.shape != sampler_logp.shape:
+        raise ValueError(f"sampler_logp shape {tuple(sampler_logp.shape)} != train_logp shape "
+                         f"{tuple(train_logp.shape)}")
+    d = (train_logp.detach() - sampler_logp.detach()).clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)  # (N, T)
+    return torch.exp(d) - 1 - d  # (N, T)
 
 
 def entropy_from_logits(logits: Tensor) -> Tensor:

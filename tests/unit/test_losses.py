@@ -7,11 +7,14 @@ import torch
 
 from engine.losses import (
     AGGREGATIONS,
+    IS_CORRECTIONS,
     KL_ESTIMATORS,
     aggregate_loss,
     clipped_surrogate,
     entropy_from_logits,
     kl_penalty,
+    mismatch_kl,
+    rollout_correction,
     token_logprobs,
 )
 
@@ -331,3 +334,66 @@ def test_masked_positions_may_hold_nan_or_inf(mode):
 def test_aggregation_errors(args, match):
     with pytest.raises(ValueError, match=match):
         aggregate_loss(*args)
+
+
+# ------------------------------------------------------------------------------------ rollout/trainer correction
+
+# Two sequences; the second has 2 real tokens (its third holds garbage). Log-ratios train - sampler:
+#   seq 0: 0.5, -0.2, 0.4  -> token ratios 1.6487, 0.8187, 1.4918; sequence ratio exp(0.7) = 2.0138
+#   seq 1: 1.0,  0.2       -> token ratios 2.7183, 1.2214;         sequence ratio exp(1.2) = 3.3201
+# Bounds [0.9, 2.5].
+IS_DIFF = [[0.5, -0.2, 0.4], [1.0, 0.2, 5.0]]
+IS_MASK = [[1, 1, 1], [1, 1, 0]]
+R05, RM02, R04, R1, R02, S0 = (math.exp(x) for x in (0.5, -0.2, 0.4, 1.0, 0.2, 0.7))
+
+
+@pytest.mark.parametrize("mode, weights, outside", [
+    ("token_truncate", [[R05, 0.9, R04], [2.5, R02, 0.0]], [[0, 1, 0], [1, 0, 0]]),       # 0.8187 -> 0.9, e -> 2.5
+    ("token_mask", [[R05, 0.0, R04], [0.0, R02, 0.0]], [[0, 1, 0], [1, 0, 0]]),           # the same two zeroed
+    ("sequence_truncate", [[S0, S0, S0], [2.5, 2.5, 0.0]], [[0, 0, 0], [1, 1, 0]]),       # 3.3201 -> 2.5
+    ("sequence_mask", [[S0, S0, S0], [0.0, 0.0, 0.0]], [[0, 0, 0], [1, 1, 0]]),           # sequence 1 dropped
+    ("none", [[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]], [[0, 0, 0], [0, 0, 0]]),
+])
+def test_rollout_correction_on_hand_numbers(mode, weights, outside):
+    sampler = torch.tensor([[-1.0, -1.0, -1.0], [-2.0, -2.0, -2.0]])  # (2, 3)
+    train = (sampler + torch.tensor(IS_DIFF)).requires_grad_()            # (2, 3)
+    w, out = rollout_correction(train, sampler, torch.tensor(IS_MASK), mode, 0.9, 2.5)
+    torch.testing.assert_close(w, torch.tensor(weights))
+    assert out.int().tolist() == outside
+    assert not w.requires_grad  # a constant in the loss: gradients flow only through the surrogate
+
+
+def test_every_correction_mode_has_a_hand_case():
+    assert set(IS_CORRECTIONS) == {"token_truncate", "token_mask", "sequence_truncate", "sequence_mask", "none"}
+
+
+def test_rollout_correction_of_agreeing_logprobs_is_one_and_nan_sampler_logprobs_count_as_agreement():
+    logp = torch.tensor([[-0.3, -2.0]])
+    for mode in IS_CORRECTIONS:
+        w, out = rollout_correction(logp, logp.clone(), torch.ones(1, 2), mode, 0.0, 3.0)
+        assert w.tolist() == [[1.0, 1.0]] and not out.any()
+    w, _ = rollout_correction(logp, torch.tensor([[float("nan"), -2.0]]), torch.ones(1, 2), "sequence_mask", 0.0, 3.0)
+    assert w.tolist() == [[1.0, 1.0]]
+
+
+def test_rollout_correction_extreme_sequence_ratio_stays_finite():
+    train, sampler = torch.zeros(1, 50), torch.full((1, 50), -5.0)  # log ratio 250 per sequence
+    w, out = rollout_correction(train, sampler, torch.ones(1, 50), "sequence_truncate", 0.0, 3.0)
+    assert torch.isfinite(w).all() and w.max() == 3.0 and out.all()
+
+
+@pytest.mark.parametrize("args, match", [
+    (("bogus", 0.0, 3.0), "unknown rollout correction 'bogus'"),
+    (("token_mask", 2.0, 1.5), "ratio_min < ratio_max"),
+])
+def test_rollout_correction_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        rollout_correction(torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1, 2), *args)
+    with pytest.raises(ValueError, match=r"must all be \(N, T\)"):
+        rollout_correction(torch.zeros(1, 2), torch.zeros(1, 3), torch.ones(1, 2), "none", 0.0, 3.0)
+
+
+def test_mismatch_kl_on_hand_numbers():
+    # d = 0.5: e^0.5 - 1 - 0.5 = 0.148721; d = -0.2: e^-0.2 - 1 + 0.2 = 0.018731; d = 0: 0
+    kl = mismatch_kl(torch.tensor([[0.5, -0.2, -1.0]]), torch.tensor([[0.0, 0.0, -1.0]]))
+    torch.testing.assert_close(kl, torch.tensor([[0.148721, 0.018731, 0.0]]))
