@@ -2,6 +2,7 @@
 
     rlvr train [CONFIG.yaml] [key=value ...] [--resume RUN_DIR] [--nproc N]
     rlvr eval CHECKPOINT [CONFIG.yaml] [key=value ...]
+    rlvr rm train [CONFIG.yaml] [key=value ...] | rlvr rm eval MODEL_DIR PREFS.jsonl     (engine/rm_cli.py)
     rlvr grade --grader NAME [--params JSON] INPUT.jsonl [-o OUTPUT.jsonl]     (graders/cli.py)
     rlvr graders                                                                (graders/cli.py)
     rlvr sandbox check|build-image ...                                          (sandbox/cli.py)
@@ -18,7 +19,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rlvr", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module in ("engine.train_cli", "graders.cli", "sandbox.cli"):
+    for module in ("engine.train_cli", "engine.rm_cli", "graders.cli", "sandbox.cli"):
         try:
             importlib.import_module(module).add_commands(subparsers)
         except ModuleNotFoundError as exc:

@@ -116,6 +116,8 @@ def fix_special_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
                      tokenizer.eos_token)
         tokenizer.pad_token = spare
     tokenizer.padding_side = "left"
-    for config in (model.config, model.generation_config):
+    for config in (model.config, getattr(model, "generation_config", None)):  # (a reward model has none)
+        if config is None:
+            continue
         config.eos_token_id = tokenizer.eos_token_id
         config.pad_token_id = tokenizer.pad_token_id

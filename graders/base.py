@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 @dataclass(frozen=True)
 class Sample:
-    """One completion to grade. `reference` holds the example's reference fields (`answer`, `tests`, ...)."""
+    """One completion to grade. `reference` holds the example's reference fields (`answer`, `tests`, ...).
+    `prompt` is text; `rlvr grade` passes a row's chat-message list as it is (the reward_model grader renders it)."""
 
     completion: str
     reference: Mapping[str, Any] = field(default_factory=dict)

@@ -147,7 +147,9 @@ def parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
 
 def _sample(record: dict[str, Any]) -> Sample:
     reference = {k: v for k, v in record.items() if k not in ("completion", "prompt")}
-    return Sample(record.get("completion"), reference, str(record.get("prompt", "")))
+    prompt = record.get("prompt", "")
+    prompt = prompt if isinstance(prompt, list) else str(prompt)  # chat messages stay messages (reward_model)
+    return Sample(record.get("completion"), reference, prompt)
 
 
 def _chunks(stream: BinaryIO) -> Iterator[list[bytes]]:

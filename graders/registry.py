@@ -32,6 +32,7 @@ BUILTINS: dict[str, str] = {
     "format": "graders.format:format_grader",
     "length": "graders.length:length_grader",
     "code": "graders.code:grader",
+    "reward_model": "engine.rm_grader:reward_model_grader",  # torch, never in the pool (runs_in_pool = False)
 }
 ENTRY_POINT_GROUP = "rlvr.graders"
 
