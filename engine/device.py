@@ -19,6 +19,13 @@ def on_gpu() -> bool:
     return device().type == "cuda"
 
 
+def use_local_device() -> None:
+    """Make this process's GPU (by LOCAL_RANK) the current one: object collectives (all_gather_object) over nccl
+    run on the current device, and before DeepSpeed's engine sets it that is GPU 0 for every rank of a node."""
+    if device().type == "cuda":
+        torch.cuda.set_device(device())
+
+
 def train_dtype(requested: str = "auto") -> torch.dtype:
     if requested == "auto":
         return torch.bfloat16 if device().type == "cuda" else torch.float32

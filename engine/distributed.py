@@ -1,8 +1,11 @@
 """DeepSpeed and torch.distributed set-up: process group, engine, optimizer, schedule, cross-rank reductions.
 
-One process or many (launched by `rlvr train --nproc N`, torchrun or the deepspeed launcher): gloo on CPU,
-nccl on GPU. The optimizer is torch's AdamW handed to DeepSpeed (works with ZeRO 0-3 on CPU and GPU without
-compiling fused kernels); the schedule is linear warm-up then cosine decay to `min_lr_ratio`.
+One process or many (launched by `rlvr train --nproc N [--nnodes M ...]`, torchrun or the deepspeed launcher):
+gloo on CPU, nccl on GPU. Ranks are numbered globally (RANK = node rank x processes per node + LOCAL_RANK); RANK 0
+writes the run's files, LOCAL_RANK picks the GPU (engine/device.py). Over several nodes, `check_same_run` makes
+sure at start that every rank trains the same config in the same run directory. The optimizer is torch's AdamW
+handed to DeepSpeed (works with ZeRO 0-3 on CPU and GPU without compiling fused kernels); the schedule is linear
+warm-up then cosine decay to `min_lr_ratio`.
 
 Micro-batches are bounded by tokens, so their number varies per step; gradient accumulation boundaries are
 therefore set by hand (`set_gradient_accumulation_boundary`) instead of a fixed accumulation count.
@@ -11,7 +14,10 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import socket
+import time
+from pathlib import Path
 from typing import Callable
 
 import deepspeed
@@ -28,6 +34,7 @@ def init_distributed() -> None:
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
                           MASTER_PORT=str(free_port()))
     if not dist.is_initialized():
+        dev.use_local_device()
         deepspeed.init_distributed(dist_backend=dev.dist_backend(), verbose=False)
 
 
@@ -65,6 +72,61 @@ def all_gather_objects(obj):
     out = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """Whether `exc` is a collective failing because another rank's process is gone (stopped or crashed)."""
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or (isinstance(exc, RuntimeError) and "gloo" in text and any(
+        m in text for m in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")))
+
+
+def check_same_run(run_dir: Path, cfg: Config, wait_s: float = 60.0) -> None:
+    """Several nodes: raise ValueError (on every rank alike) unless each rank sees rank 0's run directory, i.e. a
+    filesystem shared by all nodes at the same path (checkpoints are written there by every rank), and was started
+    with rank 0's config. A file rank 0 writes may take a while to show on another node (NFS caches directory
+    lookups), hence the wait before calling it unshared."""
+    if world_size() == 1:
+        return
+    settings = flat_keys(cfg.model_dump(mode="json"))
+    token = all_gather_objects(secrets.token_hex(8))[0]  # rank 0's
+    probe = run_dir / f".node-check-{token}"
+    if rank() == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_text(token)
+    barrier()
+    deadline = time.monotonic() + wait_s
+    while not (sees := probe.is_file() and probe.read_text() == token) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    node = os.environ.get("GROUP_RANK", "?")
+    views = all_gather_objects((node, socket.gethostname(), sees, settings))
+    if rank() == 0:
+        probe.unlink(missing_ok=True)
+    first = views[0][3]  # rank 0's config
+    for r, (node, host, sees, other) in enumerate(views):
+        where = f"node {node} (rank {r}, host {host})"
+        if not sees:
+            raise ValueError(f"{where} cannot see the run directory {run_dir} that rank 0 writes to. Every node "
+                             "must reach it at the same path on a filesystem they all share (NFS, Lustre, ...): "
+                             "checkpoints are written there by every rank.")
+        differ = sorted(k for k in first.keys() | other.keys() if first.get(k) != other.get(k))
+        if differ:
+            shown = "; ".join(f"{k}: {other.get(k)!r} there, {first.get(k)!r} on rank 0" for k in differ[:3])
+            more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
+            raise ValueError(f"{where} was started with a different config than rank 0: {shown}{more}. Start "
+                             "every node with the same config file and overrides.")
+
+
+def flat_keys(value, prefix: str = "") -> dict[str, object]:
+    """{"train": {"lr": 0.1}, "tasks": [{"name": "arithmetic"}]} -> {"train.lr": 0.1, "tasks.0.name": "arithmetic"}"""
+    if isinstance(value, dict) and value:
+        items = value.items()
+    elif isinstance(value, list) and value:
+        items = enumerate(value)
+    else:
+        return {prefix: value}
+    return {k: v for key, item in items
+            for k, v in flat_keys(item, f"{prefix}.{key}" if prefix else str(key)).items()}
 
 
 def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float, time_fraction: float = 0.0) -> float:

@@ -1,19 +1,30 @@
-"""Held-out evaluation: greedy accuracy per task, and unbiased pass@k / avg@k from k samples per example.
+"""Held-out evaluation: greedy accuracy per task, unbiased pass@k / avg@k, and maj@k (the metric math).
 
-pass@k uses the unbiased estimator of Chen et al. (2021), 1 - C(n-c, k) / C(n, k) with n = k samples here
-(so it reduces to "any of the k is correct"); avg@k is the mean correctness of the k samples. An example counts
-as correct when the task's reward reports `correct=True` (graders that do not judge correctness count as wrong).
-Examples are split across ranks; each rank gets the same number of prompts (padded with repeats that are not
-counted), so collective generation under ZeRO-3 stays in step.
+pass@k uses the unbiased estimator of Chen et al. (2021), 1 - C(n-c, k) / C(n, k) over n >= k samples with c
+correct (during training n = k, so it reduces to "any of the k is correct"); avg@k is the mean correctness of the
+k samples. An example counts as correct when the task's reward reports `correct=True` (graders that do not judge
+correctness count as wrong). During training, examples are split across ranks; each rank gets the same number of
+prompts (padded with repeats that are not counted), so collective generation under ZeRO-3 stays in step.
+
+maj@k (Minerva's majority voting) for sets graded by `math` or `number`: the k samples vote with the answer each
+one states (`vote_key`: the value the number grader reads; for math, the final-answer span, as an exact number
+when it is one, so 0.5 and \\frac{1}{2} vote together). The most common answer wins and is right when the samples
+that gave it were graded right; a tie counts the tied answers' mean (a random tie-break, in expectation); samples
+without an answer, or whose grade has an error (hedging, no_answer, timeouts), abstain. With n samples, maj@k is
+the mean over the n // k disjoint blocks of k (unbiased for one k-sample vote; it does not average over all
+C(n, k) subsets). The key is an approximation of what the grader read: equal answers written differently as
+expressions (`\\sqrt{2}/2`, `\\frac{\\sqrt2}{2}`) vote apart; only the graders' verdicts decide correctness.
 """
 from __future__ import annotations
 
 from math import comb
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Sequence
 
 from engine import distributed as D
 from engine.rollout import Sampler
+from graders import extract
 from graders.base import Sample
+from graders.number import read_number
 from graders.rewards import RewardScorer, RewardTerm
 from tasks.base import Example
 
@@ -23,6 +34,42 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def majority_vote(keys: Sequence[Hashable | None], correct: Sequence[float]) -> float:
+    """Correctness of the most common answer among `keys` (None abstains): the mean correctness of the samples
+    that gave it; tied answers count their mean. 0 when every sample abstains."""
+    votes: dict[Hashable, list[float]] = {}
+    for key, ok in zip(keys, correct):
+        if key is not None:
+            votes.setdefault(key, []).append(float(ok))
+    if not votes:
+        return 0.0
+    top = max(len(v) for v in votes.values())
+    winners = [sum(v) / len(v) for v in votes.values() if len(v) == top]
+    return sum(winners) / len(winners)
+
+
+def maj_at_k(keys: Sequence[Hashable | None], correct: Sequence[float], k: int) -> float:
+    """maj@k of one example from its n samples: the mean majority vote over the n // k disjoint blocks of k."""
+    blocks = len(keys) // k
+    if blocks < 1:
+        raise ValueError(f"maj@{k} needs at least {k} samples, got {len(keys)}")
+    return sum(majority_vote(keys[b * k:(b + 1) * k], correct[b * k:(b + 1) * k]) for b in range(blocks)) / blocks
+
+
+VOTING_GRADERS = ("math", "number")
+
+
+def vote_key(text: str, grader: str) -> Hashable | None:
+    """The answer a completion votes for (see the module docstring); None when it states none."""
+    if grader == "number":
+        return read_number(text)
+    span = extract.final_answer(text)
+    if span is None:
+        return extract.last_number(text, exact=True)
+    written = extract.parse_written(span)
+    return written.value if written else ("".join(extract.strip_decoration(span).split()) or None)
 
 
 def evaluate(sampler: Sampler, encode: Callable[[Example], list[int]], examples: dict[str, Sequence[Example]],

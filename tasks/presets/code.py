@@ -13,6 +13,9 @@ The sandbox runs HumanEval's `check(candidate)` as one case and each MBPP assert
 With HumanEval's prompt in the spec, a completion that defines the whole function is appended to the prompt, one
 that continues the body is joined to it (graders/code.py). MBPP's entry point is the function the tests call:
 the last function `code` defines that the tests name, else the first non-builtin function the first test calls.
+Both also read rlvr's own form of these sets (benchmarks/data/code_*.jsonl, the built-in `code` eval suite):
+`prompt` plus a `tests` column that already holds the assert spec, graded as is; MBPP's prompt then shows the
+first `prompt_tests` lines of the spec's test that start with `assert`.
 Not covered: MBPP's `challenge_test_list` (not part of the standard evaluation), HumanEval variants in other
 languages (MultiPL-E), HumanEval+/MBPP+ extra tests in their own columns (map them with `dataset`).
 """
@@ -60,8 +63,19 @@ def string(row: dict[str, Any], column: str) -> str:
     return value
 
 
+def own_spec(row: dict[str, Any], column: str) -> dict[str, Any] | None:
+    """The assert spec of a row in rlvr's own form (no `column`, a `tests` spec instead), else None."""
+    spec = row.get("tests")
+    if column in row or not isinstance(spec, dict) or spec.get("kind") != "assert":
+        return None
+    return spec if isinstance(spec.get("test"), str) and isinstance(spec.get("entry_point"), str) else None
+
+
 def map_humaneval(row: dict[str, Any], params: Any) -> Mapped:
-    prompt, test, entry_point = string(row, "prompt"), string(row, "test"), string(row, "entry_point")
+    spec = own_spec(row, "test")
+    prompt = string(row, "prompt")
+    test, entry_point = (spec["test"], spec["entry_point"]) if spec else (string(row, "test"),
+                                                                          string(row, "entry_point"))
     tests = {"kind": "assert", "test": test, "entry_point": entry_point, "prompt": prompt}
     meta = {"task_id": row["task_id"]} if isinstance(row.get("task_id"), str) else {}
     return Mapped(prompt, {"tests": tests}, meta, prompt_field="prompt")
@@ -89,15 +103,20 @@ def called_function(tests: list[str], code: Any) -> str | None:
 def map_mbpp(row: dict[str, Any], params: MbppParams) -> Mapped:
     column = "text" if isinstance(row.get("text"), str) else "prompt"  # original MBPP / sanitized MBPP
     text = string(row, column)
-    test_list = require(row, "test_list")
-    if not (isinstance(test_list, list) and test_list and all(isinstance(t, str) for t in test_list)):
-        raise wrong_type("test_list", test_list, "a non-empty list of assert strings")
-    entry_point = called_function(test_list, row.get("code"))
-    if entry_point is None:
-        raise BadRow("field 'test_list': its first test calls no function to name as the entry point")
-    imports = row.get("test_imports") if isinstance(row.get("test_imports"), list) else []
-    setup = row.get("test_setup_code") if isinstance(row.get("test_setup_code"), str) else ""
-    test = "\n".join(line for line in [*imports, setup, *test_list] if isinstance(line, str) and line.strip())
+    spec = own_spec(row, "test_list")
+    if spec:  # rlvr's form: the spec's test is graded as is; its `assert` lines are what the prompt shows
+        test, entry_point = spec["test"], spec["entry_point"]
+        test_list = [line for line in test.splitlines() if line.startswith("assert")]
+    else:
+        test_list = require(row, "test_list")
+        if not (isinstance(test_list, list) and test_list and all(isinstance(t, str) for t in test_list)):
+            raise wrong_type("test_list", test_list, "a non-empty list of assert strings")
+        entry_point = called_function(test_list, row.get("code"))
+        if entry_point is None:
+            raise BadRow("field 'test_list': its first test calls no function to name as the entry point")
+        imports = row.get("test_imports") if isinstance(row.get("test_imports"), list) else []
+        setup = row.get("test_setup_code") if isinstance(row.get("test_setup_code"), str) else ""
+        test = "\n".join(line for line in [*imports, setup, *test_list] if isinstance(line, str) and line.strip())
     shown = test_list[: params.prompt_tests]
     prompt = text.strip() + ("\nYour code should pass " + ("this test:\n" if len(shown) == 1 else "these tests:\n")
                              + "\n".join(shown) if shown else "")

@@ -24,3 +24,38 @@ def test_warmup_cosine_by_steps_and_by_time_budget():
     # a time budget half spent at step 3 of 100: progress is 0.5, not 0.01
     assert warmup_cosine(3, 2, 100, 0.1, time_fraction=0.5) == pytest.approx(0.55)
     assert warmup_cosine(3, 2, 100, 0.1, time_fraction=2.0) == pytest.approx(0.1)
+
+
+# --------------------------------------------------------------------------------------------- maj@k
+
+
+def test_majority_vote_hand_computed():
+    from engine.evaluate import majority_vote
+    assert majority_vote([3, 3, 4, None], [1, 1, 0, 0]) == 1.0      # 3 wins 2 votes to 1; None abstains
+    assert majority_vote([3, 4, 4], [1, 0, 0]) == 0.0               # the wrong 4 wins
+    assert majority_vote([3, 4], [1, 0]) == 0.5                     # a tie: the tied answers' mean
+    assert majority_vote([3, 4, 5, 5, 6, 6], [0, 0, 1, 1, 0, 0]) == 0.5  # 5 and 6 tie at 2 votes
+    assert majority_vote([None, None], [1, 1]) == 0.0               # nobody answered
+    assert majority_vote(["a", "a", "b"], [1, 0, 1]) == 0.5         # the winner's samples disagree: their mean
+
+
+def test_maj_at_k_averages_disjoint_blocks():
+    from engine.evaluate import maj_at_k
+    keys, correct = [3, 3, 4, 5], [1, 1, 0, 0]
+    assert maj_at_k(keys, correct, 2) == 0.5        # blocks (3, 3) -> 1, (4, 5) -> tie of two wrong -> 0
+    assert maj_at_k(keys, correct, 3) == 1.0        # one block (3, 3, 4); the 4th sample is left out
+    assert maj_at_k(keys, correct, 4) == 1.0        # 3 has 2 votes of 4
+    assert maj_at_k(keys, correct, 1) == 0.5        # each sample alone: its own correctness
+    with pytest.raises(ValueError, match="maj@5 needs at least 5 samples"):
+        maj_at_k(keys, correct, 5)
+
+
+def test_vote_keys_group_equal_numbers_written_differently():
+    from fractions import Fraction
+
+    from engine.evaluate import vote_key
+    assert vote_key("The answer is 0.5.", "math") == vote_key("so \\boxed{\\frac{1}{2}}", "math") == Fraction(1, 2)
+    assert vote_key("\\boxed{x + 1}", "math") == vote_key("\\boxed{x+1}", "math") == "x+1"
+    assert vote_key("She has 12 apples", "math") == 12            # no stated answer: the last number
+    assert vote_key("no digits here", "math") is None
+    assert vote_key("3 + 4 = 7", "number") == 7 and vote_key("none", "number") is None
