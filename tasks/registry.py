@@ -26,6 +26,7 @@ GROUP = "rlvr.tasks"
 BUILTIN = "rlvr (built-in)"
 BUILTINS = {
     "arithmetic": "tasks.arithmetic:SPEC",
+    "code_synth": "tasks.code_synth:SPEC",
     "dataset": "tasks.dataset:SPEC",
     "jsonl": "tasks.dataset:JSONL_SPEC",
     "gsm8k": "tasks.presets.math:GSM8K",
