@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from learning_curve import plot  # the same figure: held-out accuracy against minutes, per seed
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = "configs/code-reasoner.yaml"
 
@@ -44,24 +46,6 @@ def summarize(run_dir: Path) -> dict:
     return {"run_dir": str(run_dir), "steps": last["step"], "minutes": last.get("time/elapsed_min"),
             "baseline_pass@1": evals[0][2], "final_pass@1": evals[-1][2],
             "gain_points": 100 * (evals[-1][2] - evals[0][2]), "evals": evals, "train_reward": rewards}
-
-
-def plot(results: dict[int, dict], png: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for seed, res in results.items():
-        minutes, _, acc = zip(*res["evals"])
-        ax.plot(minutes, [100 * a for a in acc], marker="o", label=f"seed {seed}")
-    ax.set_xlabel("training minutes (evals included)")
-    ax.set_ylabel("held-out pass@1, greedy (%)")
-    ax.set_title("rlvr train configs/code-reasoner.yaml: SmolLM2-135M on code_synth, 2-core CPU")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
 
 
 def finish(seed: int, proc: subprocess.Popen) -> dict:
@@ -98,7 +82,8 @@ def main() -> int:
               "load_average_after": os.getloadavg()[0],
               "mean_gain_points": sum(r["gain_points"] for r in results.values()) / len(results)}
     out.write_text(json.dumps(report, indent=1))
-    plot(results, out.with_suffix(".png"))
+    plot(results, out.with_suffix(".png"), "held-out pass@1, greedy (%)",
+         "rlvr train configs/code-reasoner.yaml: SmolLM2-135M on code_synth, 2-core CPU")
     print(f"{'seed':>4} {'steps':>5} {'minutes':>7} {'baseline':>8} {'final':>6} {'gain (points)':>13}")
     for seed, r in results.items():
         print(f"{seed:>4} {r['steps']:>5} {r['minutes']:>7.1f} {100 * r['baseline_pass@1']:>7.1f}% "

@@ -42,7 +42,9 @@ def summarize(run_dir: Path) -> dict:
             "gain_points": 100 * (evals[-1][2] - evals[0][2]), "evals": evals}
 
 
-def plot(results: dict[int, dict], png: Path) -> None:
+def plot(results: dict[int, dict], png: Path, ylabel: str = "held-out accuracy, greedy (%)",
+         title: str = "rlvr train (default): SmolLM2-135M on arithmetic, 2-core CPU") -> None:
+    """Held-out accuracy against training minutes, one line per seed (results: seed -> summary with `evals`)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -52,8 +54,8 @@ def plot(results: dict[int, dict], png: Path) -> None:
         minutes, _, acc = zip(*res["evals"])
         ax.plot(minutes, [100 * a for a in acc], marker="o", label=f"seed {seed}")
     ax.set_xlabel("training minutes (evals included)")
-    ax.set_ylabel("held-out accuracy, greedy (%)")
-    ax.set_title("rlvr train (default): SmolLM2-135M on arithmetic, 2-core CPU")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

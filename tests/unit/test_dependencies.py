@@ -15,8 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"engine", "graders", "sandbox", "tasks"}
-LOCAL_MODULES = {path.stem for folder in ("tests", "examples") for path in (ROOT / folder).rglob("*.py")} | \
-    {path.parent.name for path in (ROOT / "examples").rglob("__init__.py")}  # test helpers, the example plugin
+LOCAL_MODULES = {path.stem for folder in ("tests", "examples", "benchmarks") for path in (ROOT / folder).rglob("*.py")} \
+    | {path.parent.name for path in (ROOT / "examples").rglob("__init__.py")}  # helpers, sibling scripts, the plugin
 USED_WITHOUT_IMPORT = {
     "gguf": "transformers reads GGUF files with it (engine/models.py, gguf_file=)",
     "accelerate": "transformers needs it to load a GGUF checkpoint (engine/models.py)",
