@@ -207,10 +207,7 @@ class Config(Section):
     @field_validator("tasks")
     @classmethod
     def _unique_labels(cls, tasks: list[TaskConfig]) -> list[TaskConfig]:
-        labels = [t.display_name for t in tasks]
-        dupes = sorted({x for x in labels if labels.count(x) > 1})
-        if dupes:
-            raise ValueError(f"task names must be unique; give each a `label` (duplicated: {', '.join(dupes)})")
+        check_unique_labels([t.display_name for t in tasks], "task names must be unique; give each a `label`")
         return tasks
 
     @model_validator(mode="after")
@@ -266,6 +263,13 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     for item in overrides:
         apply_override(raw, item)
     return validate_config(raw, source)
+
+
+def check_unique_labels(labels: list[str], message: str) -> None:
+    """ValueError(`message (duplicated: ...)`) when a label repeats (tasks of a run, sets of an eval suite)."""
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ValueError(f"{message} (duplicated: {', '.join(dupes)})")
 
 
 def read_sections(path: Path) -> dict:

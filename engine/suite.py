@@ -49,7 +49,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.config import Config, ConfigError, TaskConfig, apply_override, describe_errors
+from engine.config import Config, ConfigError, TaskConfig, apply_override, check_unique_labels, describe_errors
 
 SUITE_KEYS = ("sets", "defaults", "description")  # overrides under these change the suite, others the run config
 PATH_PARAMS = ("path", "eval_path")
@@ -122,10 +122,7 @@ class Suite(BaseModel):
     @field_validator("sets")
     @classmethod
     def _unique_labels(cls, sets: list[EvalSet]) -> list[EvalSet]:
-        labels = [s.label for s in sets]
-        dupes = sorted({x for x in labels if labels.count(x) > 1})
-        if dupes:
-            raise ValueError(f"set names must be unique; give each task a `label` (duplicated: {', '.join(dupes)})")
+        check_unique_labels([s.label for s in sets], "set names must be unique; give each task a `label`")
         return sets
 
 
