@@ -101,19 +101,23 @@ def policy_logprobs(model, mb: MicroBatch, temperature: float, with_entropy: boo
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-token log-probs (g*G, T) of the completion tokens under `model` at the sampling temperature, and the
     per-token entropy (g*G, T) when asked (it needs the full distribution)."""
-    g, G = mb.input_ids.shape[0], mb.group_size
-    T = mb.completion.shape[1]
-    logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask.to(_dtype(model)),
+    logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask.to(model_dtype(model)),
                    position_ids=mb.position_ids, logits_to_keep=mb.keep, use_cache=False).logits  # (g, 1+G(T-1), V)
-    logits = logits.float() / temperature
-    V = logits.shape[-1]
-    first = logits[:, :1].unsqueeze(1).expand(g, G, 1, V)                     # (g, G, 1, V) last prompt position
-    rest = logits[:, 1:].reshape(g, G, T - 1, V)                              # (g, G, T-1, V)
-    logits = torch.cat([first, rest], dim=2).reshape(g * G, T, V)             # (g*G, T, V)
+    logits = completion_positions(logits.float() / temperature, mb)          # (g*G, T, V)
     logp = token_logprobs(logits, mb.completion)                              # (g*G, T)
     entropy = entropy_from_logits(logits) if with_entropy else None          # (g*G, T)
     return logp, entropy
 
 
-def _dtype(model) -> torch.dtype:
+def completion_positions(x: torch.Tensor, mb: MicroBatch) -> torch.Tensor:
+    """Per-completion-token rows from outputs read at `mb.keep`: (g, 1+G(T-1), ...) -> (g*G, T, ...). The first
+    position (the prompt's last token) predicts every completion's first token, so it is shared by the G rows."""
+    g, G, T = mb.input_ids.shape[0], mb.group_size, mb.completion.shape[1]
+    rest_shape = x.shape[2:]
+    first = x[:, :1].unsqueeze(1).expand(g, G, 1, *rest_shape)               # (g, G, 1, ...)
+    rest = x[:, 1:].reshape(g, G, T - 1, *rest_shape)                         # (g, G, T-1, ...)
+    return torch.cat([first, rest], dim=2).reshape(g * G, T, *rest_shape)     # (g*G, T, ...)
+
+
+def model_dtype(model) -> torch.dtype:
     return next(model.parameters()).dtype

@@ -3,6 +3,7 @@
     runs/<name>/checkpoints/step-000020/
         hf/                   the policy, Hugging Face format (safetensors) + tokenizer: loadable on its own
         ds/                   DeepSpeed state: module, optimizer, LR schedule (per rank under ZeRO)
+        critic/               the critic's DeepSpeed state, the same way (runs with a PPO critic only)
         trainer_state.json    step, data-mixture cursor, counters
         rng-rank<r>.pt        python / numpy / torch RNG states of each rank
 
@@ -41,7 +42,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(run_dir: Path, step: int, engine, tokenizer, trainer_state: dict, keep: int) -> Path:
+def save_checkpoint(run_dir: Path, step: int, engine, tokenizer, trainer_state: dict, keep: int,
+                    critic=None) -> Path:
     final = checkpoint_dir(run_dir, step)
     tmp = final.with_name(final.name + ".tmp")
     if D.rank() == 0:
@@ -50,6 +52,8 @@ def save_checkpoint(run_dir: Path, step: int, engine, tokenizer, trainer_state: 
     D.barrier()
     weights = D.full_state_dict(engine)
     engine.save_checkpoint(str(tmp / "ds"), tag=DS_TAG)
+    if critic is not None:
+        critic.save_checkpoint(str(tmp / "critic"), tag=DS_TAG)
     torch.save(rng_state(), tmp / f"rng-rank{D.rank()}.pt")
     if D.rank() == 0:
         engine.module.save_pretrained(tmp / "hf", state_dict=weights, safe_serialization=True)
@@ -76,11 +80,15 @@ def remove_partial(run_dir: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def load_checkpoint(ckpt: Path, engine) -> dict:
-    """Restore module, optimizer, schedule and this rank's RNG; return the trainer state."""
-    load_path, _ = engine.load_checkpoint(str(ckpt / "ds"), tag=DS_TAG)
-    if load_path is None:
-        raise RuntimeError(f"DeepSpeed found no state in {ckpt / 'ds'}; the checkpoint is incomplete.")
+def load_checkpoint(ckpt: Path, engine, critic=None) -> dict:
+    """Restore module, optimizer, schedule (the critic's too, when given) and this rank's RNG; return the trainer
+    state."""
+    if critic is not None and not (ckpt / "critic").is_dir():
+        raise RuntimeError(f"{ckpt} has no critic/ state: it was written by a run without a critic, and this config "
+                           "trains one (a task's advantage is gae). Resume with the config of that run.")
+    for what, target in (("ds", engine), ("critic", critic)):
+        if target is not None and target.load_checkpoint(str(ckpt / what), tag=DS_TAG)[0] is None:
+            raise RuntimeError(f"DeepSpeed found no state in {ckpt / what}; the checkpoint is incomplete.")
     rng_file = ckpt / f"rng-rank{D.rank()}.pt"
     if not rng_file.is_file():
         raise RuntimeError(f"{rng_file} is missing: the checkpoint was written by a run with a different number "

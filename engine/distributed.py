@@ -140,12 +140,13 @@ def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float, time_fra
 
 
 def build_engine(model: torch.nn.Module, cfg: Config, optimizer_steps: int,
-                 time_fraction: Callable[[], float] = lambda: 0.0):
-    """Wrap the policy in a DeepSpeed engine with AdamW and the warm-up + cosine schedule."""
+                 time_fraction: Callable[[], float] = lambda: 0.0, lr: float | None = None):
+    """Wrap a model (the policy, or the critic with its own `lr`) in a DeepSpeed engine with AdamW and the
+    warm-up + cosine schedule."""
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+    optimizer = torch.optim.AdamW(params, lr=lr or cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                   betas=(0.9, 0.99), foreach=True)  # batched kernels, also on CPU
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
         s, cfg.train.warmup_steps, optimizer_steps, cfg.train.min_lr_ratio, time_fraction()))

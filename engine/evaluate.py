@@ -23,7 +23,6 @@ from typing import Callable, Hashable, Sequence
 from engine import distributed as D
 from engine.rollout import Sampler
 from graders import extract
-from graders.base import Sample
 from graders.number import read_number
 from graders.rewards import RewardScorer, RewardTerm
 from tasks.base import Example
@@ -117,6 +116,6 @@ def rank_share(items: list) -> tuple[list, list[bool]]:
 def correctness(rollout, examples: list[Example], n: int, terms: Sequence[RewardTerm], scorer: RewardScorer
                 ) -> list[list[float]]:
     """Per example, the n completions' correctness as 0/1."""
-    samples = [Sample(text, ex.reference) for text, ex in zip(rollout.texts, (e for e in examples for _ in range(n)))]
+    samples = [ex.sample(text) for text, ex in zip(rollout.texts, (e for e in examples for _ in range(n)))]
     flags = [1.0 if r.correct else 0.0 for r in scorer.score(terms, samples)]
     return [flags[i * n:(i + 1) * n] for i in range(len(examples))]

@@ -1,4 +1,4 @@
-"""Per-token policy-gradient losses, KL penalties and loss aggregation for GRPO-style training.
+"""Per-token policy-gradient and value losses, KL penalties and loss aggregation for GRPO- and PPO-style training.
 
 Pure functions over tensors and floats (no I/O, no config, no devices, no dtype choices: they compute in the
 dtype they are given; the trainer decides, e.g. fp32 logits for log-probs). Shapes: N sequences (B*G
@@ -34,6 +34,17 @@ Formulas and where they come from:
                       seq-mean-token-mean      mean_i (sum_t l*m / sum_t m)          (GRPO paper, eq. 3)
                       seq-mean-token-sum-norm  sum(l * m) / (N * norm_len)          (Dr. GRPO, arXiv:2503.20783)
                       The mode names are verl's (`loss_agg_mode`).
+  clipped_value_loss  v_clip = old_V + clip(V - old_V, -clip, clip)
+                      loss   = 0.5 * max((V - R)^2, (v_clip - R)^2)
+                      PPO's value loss with value clipping, as in OpenAI baselines' ppo2, OpenRLHF and verl (not
+                      in the PPO paper; Engstrom et al. 2020, arXiv:2005.12729, find it does not help in MuJoCo).
+                      R are the GAE returns (engine/advantages.py gae); clip None gives 0.5 * (V - R)^2.
+  explained_variance  1 - Var(R - V) / Var(R) over real tokens (population variance): 1 for a perfect critic, 0
+                      for one that predicts the mean return, < 0 for worse. The trainer logs critic/explained_var.
+  adaptive_kl_coef    e = clip(KL / target - 1, -0.2, 0.2);  coef <- coef * (1 + e * n_steps / horizon)
+                      the adaptive KL controller of Ziegler et al. 2019, "Fine-Tuning Language Models from Human
+                      Preferences" (arXiv:1909.08593): their K_beta (0.1) is n_steps / horizon here, the form of
+                      their released code and of TRL's AdaptiveKLController.
 
 Numerical guards (documented deviations from the bare formulas):
   - clipped_surrogate clamps logp - old_logp to [-20, 20] before exp (as verl does). A ratio that overflows to
@@ -46,14 +57,17 @@ Numerical guards (documented deviations from the bare formulas):
 
   - rollout_correction clamps the per-sequence log ratio to [-20, 20] before exp, like the surrogate.
 
-What is not covered: value-function (critic) losses and GAE, sequence-level ratios (GSPO), entropy bonuses as a
-loss term (entropy_from_logits only measures), and the choice of estimator for the KL *gradient*: used as a
-loss on-policy, k2 gives an unbiased gradient of KL(pi || pi_ref), k1 a zero-mean one, and k3 the gradient of
-the reverse direction KL(pi_ref || pi) (Tang & Munos 2025, arXiv:2506.09477). Old log-probs, advantages and
-reference log-probs are treated as constants (detached).
+What is not covered: sequence-level ratios (GSPO), entropy bonuses as a loss term (entropy_from_logits only
+measures), the critic model and its optimiser (clipped_value_loss takes its values), a Huber value loss, and the
+choice of estimator for the KL *gradient*: used as a loss on-policy, k2 gives an unbiased gradient of
+KL(pi || pi_ref), k1 a zero-mean one, and k3 the gradient of the reverse direction KL(pi_ref || pi) (Tang & Munos
+2025, arXiv:2506.09477). Old log-probs, advantages, reference log-probs, old values and returns are treated as
+constants (detached).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -262,3 +276,134 @@ def aggregate_loss(per_token: Tensor, mask: Tensor, mode: str, norm_len: int | N
     seq_means = masked.sum(dim=1) / torch.where(has_tokens, counts, torch.ones_like(counts))  # (N,)
     n_seqs = has_tokens.sum().clamp_min(1)  # ()
     return seq_means.sum() / n_seqs  # ()
+
+
+def clipped_value_loss(
+    values: Tensor, old_values: Tensor, returns: Tensor, clip: float | None
+) -> tuple[Tensor, Tensor]:
+    """PPO value loss with value clipping, per token, to be minimised (module docstring).
+
+    values (N, T): the critic's current values; old_values (N, T): its values at rollout time; returns (N, T): the
+    targets (GAE advantages + old values). old_values and returns are constants (detached).
+    Returns (loss (N, T), clipped (N, T) bool): clipped marks tokens where the clipped term is strictly larger,
+    which cuts their gradient to zero. Both are computed on every position; reduce the loss with aggregate_loss
+    and count clipped tokens under the mask, since whatever sits off the mask gives garbage there.
+
+    >>> loss, clipped = clipped_value_loss(torch.tensor([[2.0]]), torch.tensor([[0.0]]), torch.tensor([[3.0]]), 0.5)
+    >>> loss, clipped   # v_clip = 0.5: 0.5 * max((2 - 3)^2, (0.5 - 3)^2) = 0.5 * 6.25
+    (tensor([[3.1250]]), tensor([[True]]))
+    """
+    if values.dim() != 2:
+        raise ValueError(f"values must be (N, T), got shape {tuple(values.shape)}")
+    if old_values.shape != values.shape or returns.shape != values.shape:
+        raise ValueError(f"old_values {tuple(old_values.shape)} and returns {tuple(returns.shape)} must have the "
+                         f"shape of values {tuple(values.shape)}")
+    if clip is not None and not clip > 0:
+        raise ValueError(f"value clip must be > 0 (e.g. 0.2), or None to turn value clipping off; got {clip}")
+    R = returns.detach()  # (N, T)
+    unclipped = (values - R) ** 2  # (N, T)
+    if clip is None:
+        return 0.5 * unclipped, torch.zeros_like(values, dtype=torch.bool)
+    old = old_values.detach()  # (N, T)
+    v_clip = old + (values - old).clamp(-clip, clip)  # (N, T)
+    clipped = (v_clip - R) ** 2  # (N, T)
+    return 0.5 * torch.maximum(unclipped, clipped), (clipped > unclipped).detach()  # (N, T), (N, T)
+
+
+def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> float:
+    """1 - Var(R - V) / Var(R) over the entries where mask (N, T) is nonzero, population variances (ddof=0).
+
+    NaN when there are fewer than 2 masked entries or all masked returns are equal (Var(R) = 0: nothing to
+    explain). Whatever values and returns hold off the mask is ignored. A logging metric: returns a float.
+
+    >>> explained_variance(torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 3.0]]), torch.ones(1, 2))   # V = R - 1
+    1.0
+    """
+    if values.dim() != 2 or returns.shape != values.shape or mask.shape != values.shape:
+        raise ValueError(f"values, returns and mask must all be (N, T); got {tuple(values.shape)}, "
+                         f"{tuple(returns.shape)}, {tuple(mask.shape)}")
+    real = mask != 0  # (N, T)
+    if int(real.sum()) < 2:
+        return float("nan")
+    R = returns.detach()[real]  # (n,)
+    V = values.detach()[real]  # (n,)
+    if not R.is_floating_point():
+        R = R.to(torch.get_default_dtype())
+    if (R == R[0]).all():
+        return float("nan")
+    return float(1 - (R - V).var(correction=0) / R.var(correction=0))
+
+
+def adaptive_kl_coef(coef: float, observed_kl: float, target: float, n_steps: int, horizon: int) -> float:
+    """The next KL coefficient from Ziegler et al.'s adaptive controller (module docstring).
+
+    observed_kl: the mean KL(pi || pi_ref) per completion in the last batch; target: the KL to hold; n_steps:
+    the samples since the last update (e.g. the batch size); horizon: samples over which a 20% error is corrected
+    (10000 in Ziegler et al.). One update moves coef by at most 20% * n_steps / horizon.
+
+    >>> adaptive_kl_coef(0.1, observed_kl=9.0, target=6.0, n_steps=256, horizon=10000)   # error +0.5 -> +0.2
+    0.100512
+    """
+    if not coef >= 0:
+        raise ValueError(f"coef must be >= 0, got {coef}")
+    if not target > 0:
+        raise ValueError(f"target KL must be > 0, got {target}; use a fixed kl_coef for no target")
+    if not horizon > 0:
+        raise ValueError(f"horizon must be > 0 (samples; Ziegler et al. use 10000), got {horizon}")
+    if not n_steps >= 0:
+        raise ValueError(f"n_steps (samples since the last update) must be >= 0, got {n_steps}")
+    if not 0.2 * n_steps / horizon < 1:
+        raise ValueError(f"n_steps / horizon = {n_steps}/{horizon} must be < 5, or one update can make coef <= 0; "
+                         "raise horizon")
+    if not math.isfinite(observed_kl):
+        raise ValueError(f"observed_kl must be finite, got {observed_kl}")
+    error = min(max(observed_kl / target - 1, -0.2), 0.2)
+    return coef * (1 + error * n_steps / horizon)
+
+
+def policy_token_loss(
+    logp: Tensor,
+    old_logp: Tensor,
+    advantages: Tensor,
+    is_weight: Tensor,
+    clip_low: float,
+    clip_high: float,
+    dual_clip: float | None = None,
+    kl: Tensor | None = None,
+    beta: float = 0.0,
+    entropy: Tensor | None = None,
+    entropy_coef: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """The policy's per-token loss (N, T), to be aggregated: the clipped surrogate weighted by the rollout
+    correction's importance weights, plus beta x the KL estimate, minus entropy_coef x the entropy.
+    Returns (loss (N, T), clipped (N, T) bool) as `clipped_surrogate`.
+
+    >>> loss, _ = policy_token_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor([1.0]),
+    ...                             torch.tensor([[1.0, 0.5]]), 0.2, 0.2, kl=torch.ones(1, 2), beta=0.1)
+    >>> loss   # -A * ratio * w + beta * kl
+    tensor([[-0.9000, -0.4000]])
+    """
+    per_token, clipped = clipped_surrogate(logp, old_logp, advantages, clip_low, clip_high, dual_clip)  # (N, T)
+    per_token = per_token * is_weight.detach()                                                            # (N, T)
+    if kl is not None and beta:
+        per_token = per_token + beta * kl                                                                 # (N, T)
+    if entropy is not None and entropy_coef:
+        per_token = per_token - entropy_coef * entropy                                                    # (N, T)
+    return per_token, clipped
+
+
+def micro_batch_share(mask: Tensor, mode: str, mask_total: float, seqs_total: int, rows_total: int) -> float:
+    """A micro-batch's weight in its minibatch, so that the sum of its micro-batches' aggregated losses equals
+    the minibatch's: its share of the minibatch's masked tokens (token-mean), of its sequences with a token
+    (seq-mean-token-mean), or of its rows (seq-mean-token-sum-norm). mask (n, T) is the micro-batch's.
+
+    >>> micro_batch_share(torch.ones(2, 3), "token-mean", mask_total=12.0, seqs_total=4, rows_total=4)
+    0.5
+    """
+    if mode not in AGGREGATIONS:
+        raise ValueError(f"unknown loss aggregation {mode!r}; valid: {', '.join(AGGREGATIONS)}")
+    if mode == "token-mean":
+        return float(mask.sum()) / mask_total if mask_total else 0.0
+    if mode == "seq-mean-token-mean":
+        return float((mask.sum(1) > 0).sum()) / seqs_total if seqs_total else 0.0
+    return mask.shape[0] / rows_total if rows_total else 0.0

@@ -2,7 +2,7 @@
 
     tasks:
       - name: dataset
-        params: {path: data/chat_prompts.jsonl, answer_field: null, reference_fields: [id]}
+        params: {path: data/chat_prompts.jsonl, answer_field: null}
         rewards: [{grader: reward_model, params: {path: runs/rm/model, aggregate: mean_minus_std, k: 1.0}}]
 
     rlvr grade --grader reward_model --params '{"path": "runs/rm/model", "aggregate": "min"}' rows.jsonl
@@ -21,7 +21,8 @@ combined (`aggregate`): `mean`, `min`, or `mean_minus_std` (mean - k * std acros
 result to [-clip, clip]. With K > 1 members each grade carries `ensemble_std` (the spread across members, in the
 units being aggregated), logged as `reward/ensemble_std`; with `mask_std_above`, a sample whose spread exceeds it
 is masked (`Grade.mask`: kept out of the policy loss, its score still reported) and `reward/masked` is logged.
-`correct` is None: a reward model does not judge correctness.
+`correct` is None: a reward model does not judge correctness. It reads no reference (`needs_reference = False`),
+so a task graded only by reward models can be rows with just a prompt (`answer_field: null`, engine/config.py).
 Not covered: a separate reward-model server process; scores are computed where the trainer runs. The spread of a
 masked sample still counts in its group's baseline (only its own loss term is dropped).
 """
@@ -94,6 +95,8 @@ class RewardModelGrader:
     description = "Score of a trained reward model or ensemble (torch, batched on the trainer's device, not pooled)"
     Params = Params
     runs_in_pool = False
+    learned = True   # `advantage: auto` trains its tasks with PPO and the critic
+    needs_reference = False  # scores (prompt, completion) alone: a task graded only by it needs no reference column
 
     def grade(self, samples: Sequence[Sample], params: Params) -> list[Grade]:
         from engine.reward_model import aggregate_members, member_spread

@@ -48,7 +48,8 @@ from engine.reward_model import (Rendering, aggregate_members, backbone_tokenize
                                  forward_scores, new_member, preference_metrics, save_member, score_sequences,
                                  write_manifest, z_stats)
 from engine.rm_config import RMConfig
-from engine.trainer import TrainingStopped, grad_norm, seed_everything
+from engine.trainer import TrainingStopped, seed_everything
+from engine.update import grad_norm
 from tasks.base import Example, epoch_order
 from tasks.preferences import load_preferences
 

@@ -254,8 +254,6 @@ def run_set(s: EvalSet, examples: list, full: list[list[int]], cfg: Config, samp
             ) -> tuple[dict, list[dict]]:
     """One set's metrics and per-example rows (`full`: the examples' encoded prompts, before truncation)."""
     from engine.evaluate import VOTING_GRADERS, maj_at_k, pass_at_k, vote_key
-    from engine.prompts import prompt_text
-    from graders.base import Sample
 
     t0 = time.monotonic()
     prompts = [ids[-s.max_prompt_tokens:] for ids in full]
@@ -263,8 +261,7 @@ def run_set(s: EvalSet, examples: list, full: list[list[int]], cfg: Config, samp
 
     def grade(texts: list[str], per: int):
         rows = [ex for ex in examples for _ in range(per)]
-        return scorer.score(s.task.rewards, [Sample(t, ex.reference, prompt_text(ex.prompt))
-                                             for t, ex in zip(texts, rows)])
+        return scorer.score(s.task.rewards, [ex.sample(t) for t, ex in zip(texts, rows)])
 
     print(f"{s.label}: {len(examples)} examples", file=sys.stderr, flush=True)
     greedy = generate_all(sampler, prompts, 1, s.max_new_tokens, chunk, "greedy", greedy=True)

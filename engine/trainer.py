@@ -1,23 +1,27 @@
-"""The GRPO training loop: rollout -> rewards -> advantages -> clipped-surrogate update, every step.
+"""The training loop: rollout -> rewards -> advantages -> clipped-surrogate update (and the critic's), every step.
 
     rlvr train configs/arithmetic.yaml            # or: python -m engine.cli train ...
 
 One step, as in DESIGN.md's data-flow diagram (`rl_step`):
   1. examples   the task mixture's next `prompts_per_step` prompts (each rank keeps its share)
   2. rollout    G completions per prompt from the sampler (token ids, logprobs, finish reasons)
-  3. rewards    each task's reward terms, graded in the worker pool (a hang or crash scores 0, never stops us),
-                plus the optional DAPO overlong penalty
-  4. advantages per group (grpo / dr_grpo / rloo) or per batch (reinforce_pp); with dynamic sampling, groups
-                whose rewards are all equal are dropped and refilled with fresh prompts
-  5. update     `epochs` x `minibatches` DeepSpeed optimizer steps; micro-batches bounded by tokens; importance
-                ratios against the policy that sampled (recomputed only when there is more than one update), each
-                token's loss weighted by the rollout/trainer mismatch correction (grpo.is_correction)
+  3. rewards    each task's reward terms, graded in the worker pool (a hang or crash scores 0, never stops us) or,
+                for a learned reward, in this process; plus the optional DAPO overlong penalty
+  4. advantages per task (`advantage`): group estimators per group (grpo / dr_grpo / rloo) or per batch
+                (reinforce_pp), or per token by GAE with the critic's values (gae: PPO, the fallback for learned
+                rewards); one batch mixes both. With dynamic sampling, groups whose rewards are all equal are
+                dropped and refilled with fresh prompts
+  5. update     the critic's optimizer steps on its rows (gae tasks; value loss with clipping), then the policy's
+                `epochs` x `minibatches` steps on every row (engine/update.py): micro-batches bounded by tokens,
+                importance ratios against the policy that sampled (recomputed only when there is more than one
+                update), each token's loss weighted by the rollout/trainer mismatch correction. The policy stays
+                frozen for the first `critic.warmup_steps` steps
   6. sync       the sampler gets the new weights; every rollout's weight version is checked against the policy's
 
 Deviations from the GRPO paper, on purpose: clip-higher (DAPO) by default; the KL term (beta > 0) is added to
 the per-token loss as in GRPO, but beta defaults to 0 (no reference model is loaded then); with a single
 optimizer step per batch the ratio is exactly 1 and `old_logp` is the detached current logp (as TRL does).
-Not covered here: PPO with a critic for learned rewards.
+PPO rows may instead carry the KL in their reward (critic.kl_coef, fixed or adaptive), as InstructGPT does.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,19 +38,20 @@ import torch
 from engine import checkpoint as ckpt
 from engine import device as dev
 from engine import distributed as D
-from engine.advantages import group_advantages, overlong_penalty, zero_variance_groups
-from engine.batch import pack_groups, policy_logprobs, split_groups_by_tokens
+from engine.advantages import gae, group_advantages, masked_whiten, overlong_penalty, token_rewards, \
+    zero_variance_groups
 from engine.config import Config, dump_config
+from engine.critic import load_critic
 from engine.evaluate import evaluate
-from engine.losses import aggregate_loss, clipped_surrogate, kl_penalty, mismatch_kl, rollout_correction
+from engine.losses import adaptive_kl_coef, explained_variance
 from engine.metrics import MetricsLogger, plot_curves
 from engine.models import load_policy, load_reference
 from engine.progress import StepProgress
 from engine.prompts import encode_prompt, prompt_text
 from engine.rollout import Rollout, check_weight_version, make_sampler
-from graders.base import Sample
-from graders.monitors import reward_hacking_metrics
-from graders.rewards import Reward, RewardScorer
+from engine.update import Packer, Targets, critic_values, frozen_logprobs, padded, update_critic, update_policy
+from graders.monitors import learned_reward_metrics, reward_hacking_metrics
+from graders.rewards import Reward, RewardScorer, term_keys
 from tasks.base import Example
 from tasks.contamination import check_contamination
 from tasks.mixture import TaskMixture
@@ -66,6 +71,7 @@ class Groups:
     rewards: torch.Tensor                  # (B, G) total reward per completion
     correct: torch.Tensor                  # (B, G) 1.0 correct, 0.0 wrong or not judged
     graded: list[Reward]                   # per row: the grader verdicts (terms, errors) behind the reward
+    empty: bool = False                    # dynamic sampling kept nothing: train on these with zero weight
 
 
 @dataclass
@@ -95,6 +101,10 @@ class Run:
     scorer: RewardScorer
     logger: MetricsLogger | None
     clock: Clock
+    estimators: dict[str, str]             # task name -> its advantage estimator (`auto` resolved)
+    learned_keys: set[str]                 # Reward.terms keys of learned terms (reward models), for the monitors
+    critic: object = None                  # the critic's DeepSpeed engine, when a task's advantage is gae
+    kl_coef: float = 0.0                   # KL-in-reward coefficient of the critic rows (adaptive: it moves)
     step: int = 0
     bad_steps: int = 0
     history: dict[str, float] = field(default_factory=dict)
@@ -134,22 +144,34 @@ def build_run(cfg: Config, run_dir: Path, resume: bool) -> Run:
     dtype = dev.train_dtype(cfg.model.dtype)
     model, tokenizer = load_policy(cfg.model.path, dtype)
     model.to(dev.device())
-    reference = load_reference(cfg.model.path, dtype).to(dev.device()) if cfg.grpo.beta > 0 else None
+    kl_in_reward = cfg.uses_critic and cfg.critic.kl_coef > 0
+    reference = load_reference(cfg.model.path, dtype).to(dev.device()) if cfg.grpo.beta > 0 or kl_in_reward \
+        else None
     clock = Clock()
     budget_s = cfg.train.time_budget_min * 60 if cfg.train.time_budget_min else None
-    engine = D.build_engine(model, cfg, cfg.train.steps * cfg.grpo.epochs * cfg.grpo.minibatches,
-                            lambda: clock.elapsed_s() / budget_s if budget_s else 0.0)
+    optimizer_steps = cfg.train.steps * cfg.grpo.epochs * cfg.grpo.minibatches
+    def time_fraction() -> float:
+        return clock.elapsed_s() / budget_s if budget_s else 0.0
+    engine = D.build_engine(model, cfg, optimizer_steps, time_fraction)
+    critic = None
+    if cfg.uses_critic:
+        critic_model = load_critic(cfg.critic.init, cfg.model.path, cfg.critic_reward_model, dtype)
+        critic = D.build_engine(critic_model.to(dev.device()), cfg, optimizer_steps, time_fraction, cfg.critic.lr)
     sampler = make_sampler(cfg, engine.module, tokenizer,
                            synced_gpus=cfg.train.zero_stage == 3 and D.world_size() > 1)
     scorer = RewardScorer(workers=cfg.train.grader_workers, timeout_s=cfg.train.grader_timeout)
     run = Run(cfg, run_dir, engine, tokenizer, reference, sampler, mixture, tasks,
-              {t.display_name: t.rewards for t in cfg.tasks}, scorer, None, clock)
+              {t.display_name: t.rewards for t in cfg.tasks}, scorer, None, clock,
+              {t.display_name: cfg.task_advantage(t) for t in cfg.tasks},
+              {key for t in cfg.tasks for key, term in zip(term_keys(t.rewards), t.rewards) if term in t.learned_terms},
+              critic, cfg.critic.kl_coef)
     resume_step = None
     latest = ckpt.latest_checkpoint(run_dir) if resume else None  # the CLI refuses a new run over a checkpoint
     if latest:
-        state = ckpt.load_checkpoint(latest, engine)
+        state = ckpt.load_checkpoint(latest, engine, critic)
         mixture.load_state_dict(state["mixture"])
         run.step, run.history = state["step"], state.get("history", {})
+        run.kl_coef = state.get("kl_coef", run.kl_coef)
         clock.offset_s = state.get("elapsed_s", 0.0)
         resume_step = run.step
     elif D.rank() == 0 and (resume or (run_dir / "metrics.jsonl").exists()):
@@ -180,7 +202,7 @@ def sample_groups(run: Run, examples: list[Example]) -> Groups:
     graded: list[Reward] = [None] * len(rows)
     for task in {ex.task for ex in examples}:
         idx = [i for i, ex in enumerate(rows) if ex.task == task]
-        samples = [Sample(rollout.texts[i], rows[i].reference, prompt_text(rows[i].prompt)) for i in idx]
+        samples = [rows[i].sample(rollout.texts[i]) for i in idx]
         for i, reward in zip(idx, run.scorer.score(run.terms[task], samples)):
             graded[i] = reward
     rewards = torch.tensor([r.score for r in graded])                                    # (B*G,)
@@ -223,14 +245,14 @@ def collect_groups(run: Run) -> tuple[Groups, Groups, dict]:
     if not run.cfg.grpo.drop_zero_variance:
         return first, first, {}
     wanted = len(first.examples)
-    parts, keeps = [first], [~zero_variance_groups(first.rewards)]
+    parts, keeps = [first], [informative(run, first)]
     rounds = 0
     while rounds < run.cfg.grpo.refill_rounds:
         short = wanted - sum(int(k.sum()) for k in keeps)
         if D.all_reduce([float(short > 0)], "max")[0] == 0:  # ranks agree, so their mixtures stay in step
             break
         extra = sample_groups(run, next_examples(run))
-        keep = ~zero_variance_groups(extra.rewards)
+        keep = informative(run, extra)
         keep &= keep.cumsum(0) <= max(short, 0)
         parts.append(extra)
         keeps.append(keep)
@@ -238,166 +260,144 @@ def collect_groups(run: Run) -> tuple[Groups, Groups, dict]:
     kept = concat_groups(parts, keeps)
     metrics = {"dynamic/kept_groups": float(len(kept.examples)), "dynamic/refill_rounds": float(rounds)}
     if not kept.examples:  # nothing informative on this rank: train on the first round with zero weight
-        return first, first, {**metrics, "dynamic/empty": 1.0}
+        return replace(first, empty=True), first, {**metrics, "dynamic/empty": 1.0}
     return kept, first, metrics
 
 
-def update_policy(run: Run, groups: Groups, advantages: torch.Tensor, row_weight: torch.Tensor) -> dict:
-    """Stage 5: `epochs` x `minibatches` optimizer steps over the groups (advantages, weights: (N,) per row)."""
-    cfg, engine, device = run.cfg, run.engine, dev.device()
-    G, rollout = cfg.rollout.group_size, groups.rollout
-    n_groups = len(groups.examples)
-    prompt_ids = [rollout.prompt_ids[j * G] for j in range(n_groups)]
-    completion_len = [len(c) for c in rollout.completion_ids]
-    prompt_len = [len(p) for p in prompt_ids]
-    pad = run.tokenizer.pad_token_id
-
-    def micro_batches(group_list: list[int]):
-        """Packed micro-batches; every rank yields the same number (padding ones have `real` False)."""
-        parts = split_groups_by_tokens(group_list, prompt_len, completion_len, G, cfg.train.micro_batch_tokens)
-        count = int(D.all_reduce([float(len(parts))], "max")[0])
-        for i in range(count):
-            real = i < len(parts)
-            mb = pack_groups(parts[i] if real else [0], prompt_ids, rollout.completion_ids, G, pad)
-            yield mb.to(device), real, i == count - 1
-
-    def frozen_logprobs(model) -> dict[int, torch.Tensor]:
-        """Per row: log-probs (len,) of its completion under a model that does not change during the update."""
-        out = {}
-        with torch.no_grad():
-            for mb, real, _ in micro_batches(list(range(n_groups))):
-                logp, _ = policy_logprobs(model, mb, cfg.rollout.temperature)
-                for j, row in enumerate(mb.rows):
-                    out[row] = logp[j, :completion_len[row]]
-        return out
-
-    def padded(per_row: dict[int, torch.Tensor], rows: list[int]) -> torch.Tensor:
-        return torch.nn.utils.rnn.pad_sequence([per_row[r] for r in rows], batch_first=True)  # (n, T)
-
-    updates = cfg.grpo.epochs * cfg.grpo.minibatches
-    old = frozen_logprobs(engine.module) if updates > 1 else None
-    ref = frozen_logprobs(run.reference) if run.reference is not None else None
-    sampled = {r: torch.tensor(lp, dtype=torch.float32) for r, lp in enumerate(rollout.logprobs)}
-    stats = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "entropy": 0.0, "tokens": 0.0}
-    mismatch = {"kl": 0.0, "tokens": 0.0, "masked": 0.0, "units": 0.0, "diff_max": 0.0}
-    generator = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + run.step)
-    skipped, norms = 0, []
-    for epoch in range(cfg.grpo.epochs):
-        order = torch.randperm(n_groups, generator=generator)
-        for chunk in torch.tensor_split(order, cfg.grpo.minibatches):
-            chunk_groups = chunk.tolist()
-            rows = [j * G + i for j in chunk_groups for i in range(G)]
-            mask_total = sum(float(row_weight[r]) * completion_len[r] for r in rows)
-            seqs_total = sum(1 for r in rows if row_weight[r] > 0)
-            ok = True
-            for mb, real, last in micro_batches(chunk_groups):
-                engine.set_gradient_accumulation_boundary(last)
-                logp, entropy = policy_logprobs(engine, mb, cfg.rollout.temperature, with_entropy=True)  # (n, T)
-                w = row_weight[mb.rows].to(device) * float(real)                                        # (n,)
-                mask = mb.mask * w[:, None]                                                             # (n, T)
-                old_logp = padded(old, mb.rows) if old is not None else logp.detach()
-                per_token, clipped = clipped_surrogate(logp, old_logp, advantages[mb.rows].to(device),
-                                                       cfg.grpo.clip_low, cfg.grpo.clip_high, cfg.grpo.dual_clip)
-                sampler_logp = padded(sampled, mb.rows).to(device)                                      # (n, T)
-                is_weight, outside = rollout_correction(old_logp, sampler_logp, mask, cfg.grpo.is_correction,
-                                                        cfg.grpo.is_ratio_min, cfg.grpo.is_ratio_max)
-                per_token = per_token * is_weight
-                if epoch == 0:  # the same weights every epoch: count each row once
-                    count_mismatch(mismatch, old_logp, sampler_logp, mask, outside, cfg.grpo.is_correction)
-                if ref is not None:
-                    kl = kl_penalty(logp, padded(ref, mb.rows), cfg.grpo.kl_estimator)                 # (n, T)
-                    per_token = per_token + cfg.grpo.beta * kl
-                    stats["kl"] += float((kl.detach() * mask).sum())
-                if cfg.grpo.entropy_coef:
-                    per_token = per_token - cfg.grpo.entropy_coef * entropy
-                loss = aggregate_loss(per_token, mask, cfg.grpo.loss_agg, cfg.rollout.max_new_tokens)
-                loss = loss * share(mask, cfg.grpo.loss_agg, mask_total, seqs_total, len(rows))
-                if D.all_reduce([0.0 if math.isfinite(loss.item()) else 1.0], "max")[0]:
-                    ok = False
-                    break
-                engine.backward(loss)
-                stats["loss"] += loss.item()
-                stats["clip_fraction"] += float((clipped.float() * mask).sum())
-                stats["entropy"] += float((entropy.detach() * mask).sum())
-                stats["tokens"] += float(mask.sum())
-            if ok:
-                norms.append(grad_norm(engine))
-                engine.step()
-            else:
-                engine.zero_grad()
-                engine.optimizer.zero_grad()
-                skipped += 1
-    tokens = D.all_reduce([stats["tokens"]])[0] or 1.0
-    sums = D.all_reduce([stats["clip_fraction"], stats["kl"], stats["entropy"]])
-    kl_sum, kl_tokens, masked, units = D.all_reduce([mismatch[k] for k in ("kl", "tokens", "masked", "units")])
-    return {"loss": D.all_reduce([stats["loss"]])[0] / D.world_size() / max(1, updates - skipped),
-            "clip_fraction": sums[0] / tokens, "kl": sums[1] / tokens, "entropy": sums[2] / tokens,
-            "grad_norm": sum(norms) / len(norms) if norms else float("nan"),
-            "lr": engine.get_lr()[0], "skipped_updates": float(skipped),
-            "rollout/mismatch_kl": kl_sum / (kl_tokens or 1), "rollout/is_masked_fraction": masked / (units or 1),
-            "rollout/logprob_diff_max": D.all_reduce([mismatch["diff_max"]], "max")[0]}
-
-
-def count_mismatch(totals: dict, train_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor,
-                   outside: torch.Tensor, mode: str) -> None:
-    """Add a micro-batch's sampler/trainer mismatch to `totals`: KL (token sum), the tokens or sequences the
-    correction masked or truncated (`masked` of `units`) and the largest logprob difference."""
-    real = mask > 0                                                                         # (n, T)
-    totals["kl"] += float((mismatch_kl(train_logp, sampler_logp) * mask).sum())
-    totals["tokens"] += float(mask.sum())
-    if mode.startswith("sequence"):
-        totals["masked"] += float((outside.any(1) & real.any(1)).sum())
-        totals["units"] += float(real.any(1).sum())
-    else:
-        totals["masked"] += float(outside.sum())
-        totals["units"] += float(real.sum())
-    if real.any():
-        totals["diff_max"] = max(totals["diff_max"], float((train_logp - sampler_logp)[real].abs().max()))
-
-
-def grad_norm(engine) -> float:
-    """Global gradient norm before clipping. ZeRO 0 keeps whole (already all-reduced) gradients on the
-    parameters; ZeRO 1-3 report the norm DeepSpeed computes on the partitions."""
-    if engine.zero_optimization_stage() == 0:
-        grads = [p.grad for p in engine.module.parameters() if p.grad is not None]
-        return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))) if grads \
-            else 0.0
-    norm = engine.get_global_grad_norm()
-    return float(norm) if norm is not None else float("nan")
-
-
-def share(mask: torch.Tensor, mode: str, mask_total: float, seqs_total: int, rows_total: int) -> float:
-    """This micro-batch's weight in its minibatch, so summed micro-batch losses equal the minibatch loss."""
-    if mode == "token-mean":
-        return float(mask.sum()) / mask_total if mask_total else 0.0
-    if mode == "seq-mean-token-mean":
-        return float((mask.sum(1) > 0).sum()) / seqs_total if seqs_total else 0.0
-    return mask.shape[0] / rows_total
+def informative(run: Run, groups: Groups) -> torch.Tensor:
+    """Groups worth training on (B,): those whose rewards differ, and every group the critic trains on (its
+    advantages come from values, so equal rewards still carry signal)."""
+    critic = torch.tensor([run.estimators[ex.task] == "gae" for ex in groups.examples], dtype=torch.bool)
+    return ~zero_variance_groups(groups.rewards) | critic
 
 
 def rl_step(run: Run) -> dict:
-    """One training step, stages 1-5 of the module docstring."""
+    """One training step, stages 1-6 of the module docstring."""
     cfg, t0 = run.cfg, time.perf_counter()
     groups, first, metrics = collect_groups(run)                                  # 1-3 examples, rollout, rewards
     t_rollout = time.perf_counter() - t0
-    advantages = group_advantages(groups.rewards, cfg.grpo.estimator).flatten()  # 4 (B*G,)
-    if cfg.grpo.estimator == "reinforce_pp" and D.world_size() > 1:
-        advantages = batch_whitened(groups.rewards)
-    row_weight = torch.ones_like(advantages)                                      # (B*G,)
-    if cfg.grpo.mask_truncated:
-        row_weight = row_weight * ~torch.tensor(groups.rollout.truncated)
-    row_weight = row_weight * ~torch.tensor([r.mask for r in groups.graded], dtype=torch.bool)  # e.g. RM disagreement
-    if metrics.get("dynamic/empty"):
-        row_weight.zero_()
-    metrics |= update_policy(run, groups, advantages, row_weight)                # 5
-    t_sync = time.perf_counter()
-    run.sampler.sync_weights(run.engine.module, policy_version(run))              # 6 the sampler gets the new weights
-    metrics["time/sync_s"] = time.perf_counter() - t_sync
+    packer = Packer(groups.rollout, cfg.rollout.group_size, run.tokenizer.pad_token_id, cfg.train.micro_batch_tokens)
+    kl_in_reward = run.critic is not None and cfg.critic.kl_coef > 0
+    updates = cfg.grpo.epochs * cfg.grpo.minibatches
+    old = frozen_logprobs(packer, run.engine.module, cfg.rollout.temperature) if updates > 1 or kl_in_reward \
+        else None
+    ref = frozen_logprobs(packer, run.reference, cfg.rollout.temperature) if run.reference is not None else None
+    targets, advantage_metrics = compute_targets(run, groups, packer, old, ref)   # 4
+    metrics |= advantage_metrics
+    seed = cfg.train.seed * 1_000_003 + run.step
+    if run.critic is not None:
+        metrics |= update_critic(cfg, run.critic, packer, targets, seed)         # 5 the critic
+    if run.critic is not None and run.step <= cfg.critic.warmup_steps:
+        metrics["policy/frozen"] = 1.0                                            # critic warm-up: no policy step
+    else:
+        metrics |= update_policy(cfg, run.engine, packer, targets, old, ref if cfg.grpo.beta > 0 else None, seed)
+        t_sync = time.perf_counter()
+        run.sampler.sync_weights(run.engine.module, policy_version(run))          # 6 the sampler gets the weights
+        metrics["time/sync_s"] = time.perf_counter() - t_sync
     metrics |= rollout_metrics(run, first)
     metrics |= run.scorer.take_metrics()  # in-process (learned) graders: time/<grader>_s, reward/ensemble_std
     metrics |= {"time/rollout_s": t_rollout, "time/step_s": time.perf_counter() - t0}
     write_samples(run, first)
     return metrics
+
+
+def compute_targets(run: Run, groups: Groups, packer: Packer, old: dict | None, ref: dict | None
+                    ) -> tuple[Targets, dict]:
+    """Stage 4: every row's per-token advantages and loss weight; for the critic's rows (tasks whose advantage is
+    gae) also the values at sampling time and the value targets (`critic_targets`)."""
+    cfg, G = run.cfg, run.cfg.rollout.group_size
+    lengths = torch.tensor(packer.lengths())                                          # (N,)
+    mask = (torch.arange(max(int(lengths.max()), 1))[None, :] < lengths[:, None]).float()  # (N, T)
+    kinds = [run.estimators[ex.task] for ex in groups.examples]                      # per group
+    per_row = torch.zeros(len(lengths))                                               # (N,)
+    for estimator in sorted(set(run.estimators.values()) - {"gae"}):                 # the same order on every rank
+        chosen = [j for j, kind in enumerate(kinds) if kind == estimator]
+        rewards = groups.rewards[chosen]                                              # (b, G)
+        if estimator == "reinforce_pp" and D.world_size() > 1:
+            advantages = batch_whitened(rewards.flatten())                            # a collective: every rank
+        elif chosen:
+            advantages = group_advantages(rewards, estimator).flatten()
+        else:
+            continue
+        per_row[[j * G + i for j in chosen for i in range(G)]] = advantages
+    weight = torch.ones(len(lengths))                                                 # (N,)
+    if cfg.grpo.mask_truncated:
+        weight = weight * ~torch.tensor(groups.rollout.truncated)
+    weight = weight * ~torch.tensor([r.mask for r in groups.graded], dtype=torch.bool)  # e.g. RM disagreement
+    if groups.empty:
+        weight.zero_()
+    critic_groups = [j for j, kind in enumerate(kinds) if kind == "gae"]
+    targets = Targets(per_row[:, None] * mask, weight, critic_groups)
+    metrics = critic_targets(run, groups, packer, targets, mask, old, ref) if run.critic is not None else {}
+    return targets, metrics | advantage_metrics(run, groups, targets, mask)
+
+
+def critic_targets(run: Run, groups: Groups, packer: Packer, targets: Targets, mask: torch.Tensor,
+                   old: dict | None, ref: dict | None) -> dict:
+    """GAE advantages, values and value targets of the critic's rows, written into `targets`; the critic's
+    sampling-time metrics. Every rank takes part (the critic's forward and the whitening are collectives)."""
+    cfg, G = run.cfg.critic, run.cfg.rollout.group_size
+    N, T = mask.shape
+    is_critic = torch.zeros(N, dtype=torch.bool)
+    is_critic[[j * G + i for j in targets.critic_groups for i in range(G)]] = True
+    critic_mask = mask * is_critic[:, None]                                                  # (N, T)
+    all_rows = list(range(N))
+    values = padded(critic_values(packer, run.critic.module, targets.critic_groups), all_rows, T) * critic_mask
+    kl = None
+    if cfg.kl_coef > 0:                                                                       # k1 per token
+        kl = (padded(old, all_rows, T) - padded(ref, all_rows, T)) * critic_mask              # (N, T)
+    rewards = token_rewards(groups.rewards.flatten(), critic_mask, kl, run.kl_coef)          # (N, T)
+    advantages, _ = gae(rewards, values, critic_mask, cfg.gamma, cfg.lam_policy)
+    _, returns = gae(rewards, values, critic_mask, cfg.gamma, cfg.lam_value)
+    real = critic_mask > 0
+    if cfg.whiten_advantages:
+        advantages[real] = across_ranks_whitened(advantages[real])
+    targets.advantages = torch.where(is_critic[:, None], advantages, targets.advantages)
+    targets.values, targets.returns = values, returns
+    all_values, all_returns = gathered(values[real]), gathered(returns[real])
+    ones = torch.ones(1, len(all_values))
+    metrics = {"critic/explained_var": explained_variance(all_values[None], all_returns[None], ones),
+               "critic/values_mean": float(all_values.mean()) if len(all_values) else float("nan"),
+               "critic/returns_mean": float(all_returns.mean()) if len(all_returns) else float("nan")}
+    if kl is not None:
+        kl_sum, tokens, sequences = D.all_reduce([float(kl.sum()), float(critic_mask.sum()), float(is_critic.sum())])
+        metrics |= {"critic/kl": kl_sum / (tokens or 1.0), "critic/kl_coef": run.kl_coef}
+        if cfg.kl_target is not None and tokens:
+            run.kl_coef = adaptive_kl_coef(run.kl_coef, kl_sum / tokens, cfg.kl_target, int(sequences),
+                                           cfg.kl_horizon)
+    return metrics
+
+
+def gathered(x: torch.Tensor) -> torch.Tensor:
+    """A 1-D tensor's values from every rank, concatenated in rank order."""
+    return torch.cat([part.reshape(-1) for part in D.all_gather_objects(x.cpu())]) if D.world_size() > 1 else x
+
+
+def across_ranks_whitened(x: torch.Tensor) -> torch.Tensor:
+    """A 1-D tensor whitened with the mean and std of every rank's values (this rank's part returned)."""
+    parts = D.all_gather_objects(x.cpu()) if D.world_size() > 1 else [x]
+    offset = sum(len(p) for p in parts[:D.rank()])
+    everything = torch.cat([p.reshape(-1) for p in parts])[None]                           # (1, M)
+    return masked_whiten(everything, torch.ones_like(everything))[0, offset:offset + len(x)]
+
+
+def advantage_metrics(run: Run, groups: Groups, targets: Targets, mask: torch.Tensor) -> dict:
+    """Mean and std of the advantages of each task's tokens (every rank, every task: the same vector)."""
+    G, names = run.cfg.rollout.group_size, sorted(run.estimators)
+    tasks = [ex.task for ex in groups.examples for _ in range(G)]
+    local = []
+    for name in names:
+        rows = [r for r, task in enumerate(tasks) if task == name]
+        values = targets.advantages[rows][mask[rows] > 0]
+        local += [float(values.numel()), float(values.sum()), float((values.double() ** 2).sum())]
+    total = D.all_reduce(local)
+    out = {}
+    for i, name in enumerate(names):
+        n, s, ss = total[3 * i:3 * i + 3]
+        if n:
+            out[f"advantage/{name}/mean"] = s / n
+            out[f"advantage/{name}/std"] = math.sqrt(max(ss / n - (s / n) ** 2, 0.0))
+    return out
 
 
 def policy_version(run: Run) -> int:
@@ -406,42 +406,46 @@ def policy_version(run: Run) -> int:
 
 
 def batch_whitened(rewards: torch.Tensor) -> torch.Tensor:
-    """reinforce_pp across ranks: whiten with the global batch mean and std (rewards (B, G) -> (B*G,))."""
-    flat = rewards.flatten().double()
+    """reinforce_pp across ranks: whiten with the mean and std (ddof 1) of every rank's rewards (N,) -> (N,)."""
+    flat = rewards.double()
     n, s, ss = D.all_reduce([float(flat.numel()), float(flat.sum()), float((flat ** 2).sum())])
+    if not n:
+        return flat.float()
     mean = s / n
     std = math.sqrt(max(ss / n - mean ** 2, 0.0) * n / max(n - 1, 1))
     return ((flat - mean) / (std + 1e-6)).float()
 
 
 def rollout_metrics(run: Run, groups: Groups) -> dict:
-    """Reward, accuracy, per-term, error, length and reward-hacking metrics of the sampled batch (all ranks)."""
+    """Reward, accuracy, per-term (averaged over the samples that have the term), error, length, reward-hacking
+    and learned-reward metrics of the sampled batch (all ranks)."""
     rewards = groups.rewards.flatten().tolist()
     lengths = [len(c) for c in groups.rollout.completion_ids]
-    hack = reward_hacking_metrics(groups.graded, lengths, run.cfg.rollout.group_size)
+    G = run.cfg.rollout.group_size
+    monitors = reward_hacking_metrics(groups.graded, lengths, G) | \
+        learned_reward_metrics(groups.graded, lengths, G, run.learned_keys)
     names = sorted({k for r in groups.graded for k in r.terms})
     error_kinds = sorted({e.split(":")[0] for r in groups.graded for e in r.errors.values()})
-    local = [len(rewards), sum(rewards), float(groups.correct.sum()), sum(lengths),
-             float(sum(groups.rollout.truncated)), float(zero_variance_groups(groups.rewards).sum()),
-             float(len(groups.examples))]
-    local += [sum(r.terms.get(k, 0.0) for r in groups.graded) for k in names]
-    local += [float(sum(1 for r in groups.graded for e in r.errors.values() if e.split(":")[0] == kind))
-              for kind in error_kinds]
+    base = [len(rewards), sum(rewards), float(groups.correct.sum()), sum(lengths),
+            float(sum(groups.rollout.truncated)), float(zero_variance_groups(groups.rewards).sum()),
+            float(len(groups.examples))]
+    terms = {k: [sum(r.terms[k] for r in groups.graded if k in r.terms),
+                 float(sum(k in r.terms for r in groups.graded))] for k in names}
+    errors = {kind: float(sum(1 for r in groups.graded for e in r.errors.values() if e.split(":")[0] == kind))
+              for kind in error_kinds}
     # ranks may see different term names / error kinds; gather the name lists, then sum aligned vectors
     all_names = sorted({k for ns in D.all_gather_objects(names) for k in ns})
     all_kinds = sorted({k for ks in D.all_gather_objects(error_kinds) for k in ks})
-    vector = local[:7] + [local[7 + names.index(k)] if k in names else 0.0 for k in all_names] + \
-        [local[7 + len(names) + error_kinds.index(k)] if k in error_kinds else 0.0 for k in all_kinds]
+    vector = base + [x for k in all_names for x in terms.get(k, [0.0, 0.0])] + [errors.get(k, 0.0) for k in all_kinds]
     total = D.all_reduce(vector)
-    count = total[0] or 1.0
+    count, n = total[0] or 1.0, len(base)
     out = {"reward/mean": total[1] / count, "reward/accuracy": total[2] / count,
            "completion/length": total[3] / count, "completion/truncated": total[4] / count,
            "reward/zero_variance_groups": total[5] / max(total[6], 1.0),
            "reward/std": float(groups.rewards.std()) if groups.rewards.numel() > 1 else 0.0}
-    out |= {f"reward/term/{k}": total[7 + i] / count for i, k in enumerate(all_names)}
-    out |= {f"grader_errors/{k}": total[7 + len(all_names) + i] for i, k in enumerate(all_kinds)}
-    out |= hack
-    return out
+    out |= {f"reward/term/{k}": total[n + 2 * i] / (total[n + 2 * i + 1] or 1.0) for i, k in enumerate(all_names)}
+    out |= {f"grader_errors/{k}": total[n + 2 * len(all_names) + i] for i, k in enumerate(all_kinds)}
+    return out | monitors
 
 
 def write_samples(run: Run, groups: Groups) -> None:
@@ -487,8 +491,10 @@ def evaluate_checkpoint(cfg: Config) -> dict:
 
 
 def save(run: Run) -> None:
-    state = {"mixture": run.mixture.state_dict(), "history": run.history, "elapsed_s": run.clock.elapsed_s()}
-    ckpt.save_checkpoint(run.run_dir, run.step, run.engine, run.tokenizer, state, run.cfg.train.keep_checkpoints)
+    state = {"mixture": run.mixture.state_dict(), "history": run.history, "elapsed_s": run.clock.elapsed_s(),
+             "kl_coef": run.kl_coef}
+    ckpt.save_checkpoint(run.run_dir, run.step, run.engine, run.tokenizer, state, run.cfg.train.keep_checkpoints,
+                         run.critic)
 
 
 def log(run: Run, metrics: dict, plot: bool = False) -> None:
@@ -520,7 +526,8 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
             while not final:
                 run.step += 1
                 metrics = rl_step(run)
-                if not math.isfinite(metrics["loss"]) or metrics["skipped_updates"]:
+                if not math.isfinite(metrics.get("loss", 0.0)) or metrics.get("skipped_updates") or \
+                        metrics.get("critic/skipped_updates"):
                     run.bad_steps += 1
                     print(f"step {run.step}: non-finite loss, update skipped ({run.bad_steps} in a row)",
                           file=sys.stderr)

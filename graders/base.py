@@ -4,7 +4,7 @@ A grader scores a batch of completions against the reference fields of their exa
 no global state) and never raises on model output: bad output is `Grade(score=0.0, error="...")`.
 
     from graders import Sample, Grade
-    Sample(completion="The answer is 42.", reference={"answer": "42"})
+    Sample(completion="The answer is 42.", reference={"answer": "42"}, prompt="What is 6 * 7?")
     Grade(score=1.0, correct=True)
 """
 from __future__ import annotations
@@ -14,15 +14,18 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from pydantic import BaseModel
 
+Prompt = str | list[dict[str, str]]  # a user message, or chat messages [{"role": ..., "content": ...}]
+
 
 @dataclass(frozen=True)
 class Sample:
     """One completion to grade. `reference` holds the example's reference fields (`answer`, `tests`, ...).
-    `prompt` is text; `rlvr grade` passes a row's chat-message list as it is (the reward_model grader renders it)."""
+    `prompt` is the example's prompt as the policy got it: text, or chat messages (the reward_model grader renders
+    them with its chat template). Training and evaluation build samples with `tasks.base.Example.sample`."""
 
     completion: str
     reference: Mapping[str, Any] = field(default_factory=dict)
-    prompt: str = ""
+    prompt: Prompt = ""
 
 
 @dataclass

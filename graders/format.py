@@ -46,7 +46,8 @@ def _checks(text: str, params: Params) -> dict[str, float]:
     return checks
 
 
-@grader("format", params=Params, description="Required tags (e.g. <think>) and a \\boxed{} answer are present")
+@grader("format", params=Params, description="Required tags (e.g. <think>) and a \\boxed{} answer are present",
+        needs_reference=False)
 def format_grader(sample: Sample, params: Params) -> Grade:
     """Grade one sample."""
     if error := input_error(sample):

@@ -54,10 +54,11 @@ class FunctionGrader:
     """A Grader wrapping `fn(sample, params)`; `batch_size` is how many samples a worker gets per call."""
 
     def __init__(self, fn: Callable, name: str, params: type[BaseModel], description: str, batch_size: int,
-                 normalize: Callable[[str], str] | None):
+                 normalize: Callable[[str], str] | None, needs_reference: bool = True):
         self.fn, self.name, self.Params, self.description = fn, name, params, description
         self.is_async = inspect.iscoroutinefunction(fn)
         self.batch_size = batch_size
+        self.needs_reference = needs_reference
         if normalize is not None:
             self.normalize = normalize
 
@@ -83,7 +84,7 @@ class FunctionGrader:
 
 def grader(
     name: str, params: type[BaseModel] = NoParams, description: str = "", batch_size: int | None = None,
-    normalize: Callable[[str], str] | None = None,
+    normalize: Callable[[str], str] | None = None, needs_reference: bool = True,
 ) -> Callable[[Callable], FunctionGrader]:
     """Decorator: make `fn(sample, params)` a grader called `name` and register it in this process.
 
@@ -91,6 +92,8 @@ def grader(
     and 64 for async ones (awaited concurrently).
     normalize: maps a completion to its cache key; two completions with the same key must get the same grade.
     Without it, only identical completions share a cached grade.
+    needs_reference: False for a grader that reads no reference field (format, length): a task graded only by
+    such graders may have rows with just a prompt.
     """
 
     def wrap(fn: Callable) -> FunctionGrader:
@@ -99,7 +102,7 @@ def grader(
                              "processes can import it")
         size = batch_size or (64 if inspect.iscoroutinefunction(fn) else 1)
         summary = description or (fn.__doc__ or "").strip().split("\n")[0]
-        wrapped = FunctionGrader(fn, name, params, summary, size, normalize)
+        wrapped = FunctionGrader(fn, name, params, summary, size, normalize, needs_reference)
         registry.register_local(name, f"{fn.__module__}:{fn.__name__}")
         return wrapped
 

@@ -28,7 +28,8 @@ class Params(BaseModel):
     ramp: int = Field(1000, gt=0, description="Excess length at which the penalty reaches -1.")
 
 
-@grader("length", params=Params, description="Penalty in [-1, 0] for completions beyond a target length")
+@grader("length", params=Params, description="Penalty in [-1, 0] for completions beyond a target length",
+        needs_reference=False)
 def length_grader(sample: Sample, params: Params) -> Grade:
     """Grade one sample."""
     if error := input_error(sample):

@@ -37,7 +37,8 @@ class Params(BaseModel):
         return pattern
 
 
-@grader("regex", params=Params, description="1 if the completion matches `pattern` (search or full match)")
+@grader("regex", params=Params, description="1 if the completion matches `pattern` (search or full match)",
+        needs_reference=False)
 def regex_grader(sample: Sample, params: Params) -> Grade:
     """Grade one sample."""
     if error := input_error(sample):

@@ -23,7 +23,7 @@ from typing import Any, Callable, Protocol
 
 from pydantic import BaseModel
 
-Prompt = str | list[dict[str, str]]
+from graders.base import Prompt, Sample
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,11 @@ class Example:
     prompt: Prompt
     reference: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def sample(self, completion: str) -> Sample:
+        """What graders get for a completion of this example: its reference, and its prompt as given (text or
+        chat messages; the one place training and evaluation build grader samples)."""
+        return Sample(completion, self.reference, self.prompt)
 
 
 class Task(Protocol):

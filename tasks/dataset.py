@@ -9,6 +9,8 @@ Rows come from tasks/sources.py: JSONL/JSON/parquet/CSV/TSV/Arrow files or globs
 folders, folders of data files, hub ids. Column mapping: `prompt_field` (a string, or chat messages
 [{"role", "content"}, ...]); `answer_field` becomes reference["answer"] (a string, or a number made one);
 `reference_fields` copies more columns as-is: a list of names, or {reference key: column} to rename.
+`answer_field: null` with no `reference_fields` reads rows with just a prompt (reference {}): for tasks graded
+only by graders that need no reference, such as reward_model; engine/config.py's TaskConfig checks that.
 The standard formats (tasks/presets/: gsm8k, math, humaneval, mbpp, apps, code_contests, livecodebench) are
 this task with their own row mapping (`RowFormat`) and prompt template.
 
@@ -107,12 +109,6 @@ class DatasetParams(SourceParams):
     reference_fields: list[str] | dict[str, str] = Field(
         default_factory=list, description="More columns copied as-is into reference: a list of names (e.g. "
         "['tests']), or {reference key: column} to rename.")
-
-    @model_validator(mode="after")
-    def _some_reference(self) -> DatasetParams:
-        if self.answer_field is None and not self.reference_fields:
-            raise ValueError("answer_field is null and reference_fields is empty: graders would get no reference")
-        return self
 
 
 # --------------------------------------------------------------------------------------------- row formats

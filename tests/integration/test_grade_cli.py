@@ -56,7 +56,7 @@ def _one_clear_line(result) -> str:
 @pytest.mark.parametrize(
     "options, says",
     [
-        (["--grader", "nope"], ["--grader nope: unknown grader 'nope'; valid graders:", "math"]),
+        (["--grader", "nope"], ["--grader nope: unknown grader 'nope'. Valid graders:", "math"]),
         (["--params", '{"strict": "maybe"}'], ["--params: params of grader 'math': strict"]),
         (["--params", '{"nope": 1}'], ["--params: params of grader 'math': unknown key 'nope' (valid keys:"]),
         (["--params", "notjson"], ["argument --params: not valid JSON", "pass a JSON object"]),

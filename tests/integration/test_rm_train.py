@@ -173,13 +173,25 @@ def test_an_ensemble_of_two_has_members_that_differ(ensemble, prefs, graded_rows
 def test_grpo_with_the_ensemble_as_reward_logs_its_term_time_and_spread(ensemble, tiny_config, tmp_path):
     term = f"{{grader: reward_model, params: {{path: {ensemble / 'model'}, aggregate: mean_minus_std, " \
            "mask_std_above: 1.0e-9}}"
-    result = run_cli("train", *tiny_config, f"tasks.0.rewards=[{term}]")
+    result = run_cli("train", *tiny_config, f"tasks.0.rewards=[{term}]", "tasks.0.advantage=grpo")
     assert result.returncode == 0, result.stderr[-3000:]
     step = metrics(tmp_path / "runs" / "tiny")[1]
     assert step["reward/term/reward_model"] == pytest.approx(step["reward/mean"])
+    assert -1 <= step["reward/rm_length_corr"] <= 1 and "critic/value_loss" not in step  # grpo asked: no critic
     assert step["time/reward_model_s"] > 0 and step["reward/ensemble_std"] > 0
     assert step["reward/masked"] == 1.0  # every sample is above a threshold of 1e-9: all left out of the loss
     assert step["loss"] == 0.0
+
+
+def test_a_learned_term_trains_with_a_critic_started_from_the_reward_model(ensemble, tiny_config, tmp_path):
+    """advantage auto: the task with a reward-model term is trained with PPO; its critic starts from member 0."""
+    terms = f"[{{grader: regex, params: {{pattern: '[a-m]'}}}}, " \
+            f"{{grader: reward_model, weight: 0.5, params: {{path: {ensemble / 'model'}}}}}]"
+    result = run_cli("train", *tiny_config, f"tasks.0.rewards={terms}", "critic.init=reward_model")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for step in metrics(tmp_path / "runs" / "tiny")[1:]:
+        assert step["critic/value_loss"] > 0 and -1 <= step["reward/rm_length_corr"] <= 1
+        assert "advantage/arithmetic/mean" in step
 
 
 @pytest.mark.slow

@@ -5,7 +5,15 @@ import math
 import pytest
 import torch
 
-from engine.advantages import ESTIMATORS, group_advantages, overlong_penalty, zero_variance_groups
+from engine.advantages import (
+    ESTIMATORS,
+    gae,
+    group_advantages,
+    masked_whiten,
+    overlong_penalty,
+    token_rewards,
+    zero_variance_groups,
+)
 
 S3 = math.sqrt(3.0)
 R2 = 1 / math.sqrt(2.0)
@@ -49,7 +57,7 @@ def test_estimators_on_hand_tables(estimator, rewards, expected):
 
 
 def test_every_estimator_has_a_hand_case():
-    assert {c[0] for c in CASES} == set(ESTIMATORS)
+    assert {c[0] for c in CASES} == set(ESTIMATORS.entries())
 
 
 def test_grpo_default_eps_is_in_the_denominator():
@@ -94,7 +102,6 @@ def test_zero_variance_groups():
 @pytest.mark.parametrize(
     "call,match",
     [
-        (lambda: group_advantages(torch.zeros(2, 3), "ppo"), "grpo, dr_grpo, rloo, reinforce_pp"),
         (lambda: group_advantages(torch.zeros(6), "grpo"), "2-D"),
         (lambda: group_advantages(torch.zeros(0, 4), "grpo"), "empty"),
         (lambda: group_advantages(torch.zeros(3, 1), "rloo"), "G >= 2"),
@@ -108,6 +115,12 @@ def test_zero_variance_groups():
 def test_advantage_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_an_unknown_estimator_names_the_valid_ones():
+    with pytest.raises(LookupError, match="unknown advantage estimator 'gpro'. Did you mean 'grpo'. Valid advantage "
+                                          "estimators: dr_grpo, grpo, reinforce_pp, rloo"):
+        group_advantages(torch.zeros(2, 3), "gpro")
 
 
 def test_reinforce_pp_allows_one_completion_per_prompt():
@@ -149,3 +162,165 @@ def test_overlong_penalty_boundaries(lengths, max_len, buffer, factor, expected)
 def test_overlong_penalty_errors(args, match):
     with pytest.raises(ValueError, match=match):
         overlong_penalty(*args)
+
+
+# ----------------------------------------------------------------------------------- per-token rewards and GAE
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    "kl,kl_coef,expected",
+    [
+        # row 0 (2 real tokens): -0.1 * 0.5 = -0.05; last real token -0.1 * -1 + score 1 = 1.1; padding 0
+        # row 1 (full): -0.1 * 0.2 = -0.02 everywhere, score 2 on the last: 1.98
+        # row 2 (no real tokens): zeros, its NaN score dropped; NaN kl off the mask ignored
+        ([[0.5, -1.0, NAN], [0.2, 0.2, 0.2], [NAN] * 3], 0.1, [[-0.05, 1.1, 0], [-0.02, -0.02, 1.98], [0, 0, 0]]),
+        (None, 0.1, [[0, 1, 0], [0, 0, 2], [0, 0, 0]]),  # no KL: the score alone, on the last real token
+        ([[0.5, -1.0, NAN], [0.2, 0.2, 0.2], [NAN] * 3], 0.0, [[0, 1, 0], [0, 0, 2], [0, 0, 0]]),  # coef 0: same
+        ([[NAN] * 3] * 3, 0.0, [[0, 1, 0], [0, 0, 2], [0, 0, 0]]),  # coef 0: kl is not even read
+    ],
+    ids=["kl", "no-kl", "kl-coef-0", "kl-coef-0-unread"],
+)
+def test_token_rewards_placement(kl, kl_coef, expected):
+    scores = torch.tensor([1.0, 2.0, NAN], requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    out = token_rewards(scores, mask, None if kl is None else torch.tensor(kl), kl_coef)
+    torch.testing.assert_close(out, torch.tensor(expected, dtype=out.dtype))
+    assert not out.requires_grad  # rewards are targets
+
+
+# Row 0: 3 real tokens, NaN garbage in the padded 4th. gamma = lam = 0.5, so gamma * lam = 0.25; V after the end = 0.
+#   t=2: delta = 1 + 0.5*0 - 3 = -2             A2 = -2
+#   t=1: delta = 0 + 0.5*3 - 2 = -0.5           A1 = -0.5 + 0.25*(-2) = -1
+#   t=0: delta = 0 + 0.5*2 - 1 = 0              A0 = 0 + 0.25*(-1) = -0.25      returns A + V = [0.75, 1, 1]
+# Row 1: full length (cut at the cap: no bootstrap), V = 1 everywhere, score 2 on the last token.
+#   t=3: delta = 2 + 0 - 1 = 1                  A3 = 1
+#   t=2: delta = 0 + 0.5*1 - 1 = -0.5           A2 = -0.5 + 0.25*1 = -0.25
+#   t=1: delta = -0.5                           A1 = -0.5 + 0.25*(-0.25) = -0.5625
+#   t=0: delta = -0.5                           A0 = -0.5 + 0.25*(-0.5625) = -0.640625
+# Row 2: no real tokens, NaN everywhere: zeros.
+GAE_REWARDS = [[0.0, 0.0, 1.0, NAN], [0.0, 0.0, 0.0, 2.0], [NAN] * 4]
+GAE_VALUES = [[1.0, 2.0, 3.0, NAN], [1.0, 1.0, 1.0, 1.0], [NAN] * 4]
+GAE_MASK = [[1, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0]]
+
+
+def test_gae_hand_numbers_with_masked_tail_nan_garbage_and_an_empty_row():
+    values = torch.tensor(GAE_VALUES, requires_grad=True)
+    adv, ret = gae(torch.tensor(GAE_REWARDS), values, torch.tensor(GAE_MASK), gamma=0.5, lam=0.5)
+    torch.testing.assert_close(adv, torch.tensor([[-0.25, -1.0, -2.0, 0], [-0.640625, -0.5625, -0.25, 1.0], [0] * 4]))
+    torch.testing.assert_close(ret, torch.tensor([[0.75, 1.0, 1.0, 0], [0.359375, 0.4375, 0.75, 2.0], [0] * 4]))
+    assert not adv.requires_grad and not ret.requires_grad  # targets, not part of the critic's graph
+
+
+# One row, 3 real tokens then garbage: rewards [1, 0, 2], values [0.5, 1, 1.5].
+@pytest.mark.parametrize(
+    "gamma,lam,expected_adv",
+    [
+        # lam = gamma = 1: reward-to-go [3, 2, 2] minus V -> [2.5, 1, 0.5]
+        (1.0, 1.0, [2.5, 1.0, 0.5, 0.0]),
+        # lam = 0, gamma = 0.5: one-step TD. 1 + 0.5*1 - 0.5 = 1; 0 + 0.5*1.5 - 1 = -0.25; 2 + 0.5*0 - 1.5 = 0.5
+        (0.5, 0.0, [1.0, -0.25, 0.5, 0.0]),
+        # gamma = 0: delta = r - V = [0.5, -1, 0.5], and gamma * lam = 0 so A = delta
+        (0.0, 1.0, [0.5, -1.0, 0.5, 0.0]),
+    ],
+    ids=["monte-carlo", "td0", "gamma0"],
+)
+def test_gae_limits(gamma, lam, expected_adv):
+    values = torch.tensor([[0.5, 1.0, 1.5, 7.0]])
+    adv, ret = gae(torch.tensor([[1.0, 0.0, 2.0, 9.0]]), values, torch.tensor([[1, 1, 1, 0]]), gamma, lam)
+    torch.testing.assert_close(adv, torch.tensor([expected_adv]))
+    torch.testing.assert_close(ret, torch.tensor([expected_adv]) + torch.tensor([[0.5, 1.0, 1.5, 0.0]]))
+
+
+def test_gae_matches_the_sum_of_discounted_td_errors():
+    # A_t = sum_l (gamma lam)^l delta_{t+l} over the real tokens (GAE paper, sec. 3), on random ragged rows
+    g = torch.Generator().manual_seed(0)
+    N, T, gamma, lam = 5, 7, 0.9, 0.8
+    rewards = torch.randn(N, T, generator=g, dtype=torch.float64)  # (N, T)
+    values = torch.randn(N, T, generator=g, dtype=torch.float64)  # (N, T)
+    lengths = [7, 3, 0, 1, 5]
+    mask = torch.tensor([[1] * n + [0] * (T - n) for n in lengths])  # (N, T)
+    adv, ret = gae(rewards, values, mask, gamma, lam)
+    for i, n in enumerate(lengths):
+        v = values[i, :n].tolist() + [0.0]  # V after the last real token is 0
+        delta = [rewards[i, t].item() + gamma * v[t + 1] - v[t] for t in range(n)]
+        expected = [sum((gamma * lam) ** k * delta[t + k] for k in range(n - t)) for t in range(n)] + [0.0] * (T - n)
+        assert adv[i].tolist() == pytest.approx(expected, abs=1e-12)
+        assert ret[i, :n].tolist() == pytest.approx([a + b for a, b in zip(expected[:n], v[:n])], abs=1e-12)
+
+
+def test_gae_on_only_empty_rows_and_zero_width():
+    adv, ret = gae(torch.full((2, 3), NAN), torch.full((2, 3), NAN), torch.zeros(2, 3), 1.0, 0.95)
+    assert torch.equal(adv, torch.zeros(2, 3)) and torch.equal(ret, torch.zeros(2, 3))
+    adv, ret = gae(torch.zeros(2, 0), torch.zeros(2, 0), torch.zeros(2, 0), 1.0, 0.95)
+    assert adv.shape == ret.shape == (2, 0)
+
+
+# ------------------------------------------------------------------------------------------------- masked whiten
+
+# Masked entries 1, 2, 3, 4 (NaN and 99 off the mask): mean 2.5, deviations -1.5 -0.5 0.5 1.5, squares sum to 5,
+# ddof-1 variance 5/3 -> std sqrt(5/3) = 1.29099 (population would be sqrt(5/4) = 1.11803).
+W_X = [[1.0, 2.0, 3.0, NAN], [4.0, 99.0, NAN, NAN]]
+W_MASK = [[1, 1, 1, 0], [1, 0, 0, 0]]
+W_STD = math.sqrt(5 / 3)
+
+
+@pytest.mark.parametrize("shift_mean,offset", [(True, 0.0), (False, 2.5)])  # shift_mean=False keeps the mean
+def test_masked_whiten_hand_numbers(shift_mean, offset):
+    x = torch.tensor(W_X, requires_grad=True)
+    out = masked_whiten(x, torch.tensor(W_MASK), eps=0.0, shift_mean=shift_mean)
+    d = [-1.5 / W_STD + offset, -0.5 / W_STD + offset, 0.5 / W_STD + offset, 1.5 / W_STD + offset]
+    torch.testing.assert_close(out, torch.tensor([[d[0], d[1], d[2], 0.0], [d[3], 0.0, 0.0, 0.0]]))
+    real = out[torch.tensor(W_MASK) != 0]
+    assert real.mean().item() == pytest.approx(offset, abs=1e-6)
+    assert real.std(correction=1).item() == pytest.approx(1.0)  # ddof=1 std of the result is 1
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad[torch.tensor(W_MASK) == 0].abs().sum() == 0
+
+
+def test_masked_whiten_eps_is_added_to_the_std():
+    out = masked_whiten(torch.tensor(W_X), torch.tensor(W_MASK), eps=0.5)
+    assert out[0, 0].item() == pytest.approx(-1.5 / (W_STD + 0.5))  # -0.8371, not -1.5 / sqrt(5/3 + 0.5)
+
+
+@pytest.mark.parametrize(
+    "x,mask,shift_mean,expected",
+    [
+        ([[5.0, NAN]], [[1, 0]], True, [[5.0, 0.0]]),  # one entry: no std, returned as is
+        ([[NAN, NAN]], [[0, 0]], True, [[0.0, 0.0]]),  # no entries
+        ([[0.7] * 7], [[1] * 7], True, [[0.0] * 7]),  # all equal: exact 0, not rounding noise / 1e-8
+        ([[0.7] * 7], [[1] * 7], False, [[0.7] * 7]),  # ... and x itself when the mean is kept
+    ],
+    ids=["one", "none", "equal", "equal-keep-mean"],
+)
+def test_masked_whiten_degenerate_inputs(x, mask, shift_mean, expected):
+    out = masked_whiten(torch.tensor(x), torch.tensor(mask), shift_mean=shift_mean)
+    assert torch.equal(out, torch.tensor(expected))
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: token_rewards(torch.ones(2, 1), torch.ones(2, 3), None, 0.0), r"scores must be 1-D"),
+        (lambda: token_rewards(torch.ones(2), torch.ones(3, 3), None, 0.0), r"N = len\(scores\) = 2"),
+        (lambda: token_rewards(torch.ones(2), torch.ones(2, 3), torch.ones(2, 4), 0.1), "kl shape"),
+        (lambda: token_rewards(torch.ones(2), torch.ones(2, 3), None, -0.1), "kl_coef"),
+        (lambda: token_rewards(torch.tensor([1.0, NAN]), torch.ones(2, 3), None, 0.0), "scores contain NaN"),
+        (lambda: token_rewards(torch.ones(1), torch.ones(1, 2), torch.tensor([[0.0, NAN]]), 0.1), "kl contains NaN"),
+        (lambda: token_rewards(torch.ones(2), torch.tensor([[1, 1, 0], [0, 1, 1]]), None, 0.0), "mask row 1"),
+        (lambda: gae(torch.zeros(1, 3), torch.zeros(1, 3), torch.tensor([[1, 0, 1]]), 1.0, 1.0), "mask row 0"),
+        (lambda: gae(torch.zeros(1, 3), torch.zeros(1, 2), torch.ones(1, 3), 1.0, 1.0), r"all be \(N, T\)"),
+        (lambda: gae(torch.zeros(3), torch.zeros(3), torch.ones(3), 1.0, 1.0), r"\(N, T\)"),
+        (lambda: gae(torch.zeros(1, 3), torch.zeros(1, 3), torch.ones(1, 3), 1.5, 1.0), "gamma"),
+        (lambda: gae(torch.zeros(1, 3), torch.zeros(1, 3), torch.ones(1, 3), 1.0, -0.1), "lam"),
+        (lambda: gae(torch.zeros(1, 2), torch.tensor([[0.0, NAN]]), torch.ones(1, 2), 1.0, 1.0), "NaN"),
+        (lambda: masked_whiten(torch.zeros(2, 3), torch.ones(2, 2)), r"\(N, T\)"),
+        (lambda: masked_whiten(torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3)), "floating"),
+        (lambda: masked_whiten(torch.zeros(2, 3), torch.ones(2, 3), eps=-1.0), "eps"),
+        (lambda: masked_whiten(torch.tensor([[0.0, NAN]]), torch.ones(1, 2)), "NaN"),
+    ],
+)
+def test_per_token_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -109,3 +109,38 @@ def test_vllm_cross_checks():
             errors_of("rollout.backend=vllm", "vllm.max_model_len=100")
         cfg = load_config(None, ["rollout.backend=vllm", "eval.max_new_tokens=100"])
         assert cfg.sequence_len == cfg.rollout.max_prompt_tokens + 100
+
+
+def prompt_only_config(tmp_path, rewards: str) -> str:
+    """A config whose second task reads rows with just a prompt (answer_field: null, no reference_fields)."""
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "Write one sentence about rain."}\n')
+    (tmp_path / "rm").mkdir(exist_ok=True)
+    (tmp_path / "rm" / "reward_model.json").write_text("{}")  # enough for config validation: no model loads
+    path = tmp_path / "mixed.yaml"
+    path.write_text(f"""
+tasks:
+  - name: arithmetic
+    rewards: [{{grader: number}}]
+  - name: jsonl
+    params: {{path: {tmp_path / "prompts.jsonl"}, answer_field: null}}
+    rewards: {rewards}
+""")
+    return str(path)
+
+
+def test_prompt_only_task_is_fine_when_no_term_needs_a_reference(tmp_path):
+    rm = f"{{grader: reward_model, params: {{path: {tmp_path / 'rm'}}}}}"
+    length = "{grader: length, weight: 0.1, params: {target: 40}}"
+    cfg = load_config(prompt_only_config(tmp_path, f"[{rm}, {length}]"))
+    assert cfg.tasks[1].params["answer_field"] is None and cfg.tasks[1].params["reference_fields"] == []
+    cfg = load_config(prompt_only_config(tmp_path, "[{grader: number}]"), ["tasks.1.params.reference_fields=[id]"])
+    assert cfg.tasks[1].params["reference_fields"] == ["id"]  # a reference from another column: any grader
+
+
+def test_prompt_only_task_with_a_grader_that_needs_a_reference_names_the_key_and_fix(tmp_path):
+    rm = f"{{grader: reward_model, params: {{path: {tmp_path / 'rm'}}}}}"
+    msg = errors_of(path=prompt_only_config(tmp_path, f"[{rm}, {{grader: math}}, {{grader: format}}]"))
+    assert "`tasks.1.params.answer_field`: null with no reference_fields" in msg
+    assert "grader 'math' needs one; set answer_field to the column with the answer" in msg
+    msg = errors_of(path=prompt_only_config(tmp_path, "[{grader: number}, {grader: exact}]"))
+    assert "graders 'number', 'exact' need one" in msg

@@ -1,7 +1,7 @@
-"""pass@k (Chen et al. 2021, unbiased estimator) against hand-computed values."""
+"""pass@k (Chen et al. 2021, unbiased estimator) against hand-computed values; what graders get in evaluation."""
 import pytest
 
-from engine.evaluate import pass_at_k
+from graders import Grade, Sample, grader  # torch-free: grading workers import this module for its grader
 
 
 @pytest.mark.parametrize("n, c, k, expected", [
@@ -12,6 +12,7 @@ from engine.evaluate import pass_at_k
     (4, 2, 2, 1 - 1 / 6),              # C(2,2) = 1, C(4,2) = 6
 ])
 def test_pass_at_k(n, c, k, expected):
+    from engine.evaluate import pass_at_k
     assert pass_at_k(n, c, k) == pytest.approx(expected)
 
 
@@ -59,3 +60,40 @@ def test_vote_keys_group_equal_numbers_written_differently():
     assert vote_key("She has 12 apples", "math") == 12            # no stated answer: the last number
     assert vote_key("no digits here", "math") is None
     assert vote_key("3 + 4 = 7", "number") == 7 and vote_key("none", "number") is None
+
+
+# --------------------------------------------------------------------------------------------- grader inputs
+
+
+@grader("test_evaluate_echo", description="correct when the completion repeats the prompt's last message")
+def echo(sample: Sample, params) -> Grade:
+    prompt = sample.prompt  # chat messages stay messages: a flattened prompt would join system and user
+    return Grade(1.0, correct=sample.completion == (prompt if isinstance(prompt, str) else prompt[-1]["content"]))
+
+
+class EchoSampler:
+    """A sampler stand-in: prompt ids [i] get the completion texts[i], n times."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+
+    def generate(self, prompts, n, max_new_tokens, temperature=1.0, top_p=1.0, greedy=False):
+        from engine.rollout import Rollout
+
+        texts = [self.texts[ids[0]] for ids in prompts for _ in range(n)]
+        return Rollout([], [], [], texts, ["stop"] * len(texts))
+
+
+def test_evaluation_grades_with_the_prompt_as_given():
+    from engine.evaluate import evaluate
+    from graders.rewards import RewardScorer, RewardTerm
+    from tasks.base import Example
+
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]
+    examples = [Example("echo/eval/0", "echo", chat, {}), Example("echo/eval/1", "echo", "Say bye.", {})]
+    assert examples[0].sample("Say hi.") == Sample("Say hi.", {}, chat)
+    sampler = EchoSampler(["Say hi.", "Say bye."])
+    with RewardScorer(workers=1, timeout_s=10) as scorer:  # the messages travel to a grading worker as they are
+        got = evaluate(sampler, lambda ex: [examples.index(ex)], {"echo": examples},
+                       {"echo": [RewardTerm(grader="test_evaluate_echo")]}, scorer, 8, 2, 1.0)
+    assert got["eval/echo/accuracy"] == got["eval/echo/pass@2"] == got["eval/accuracy"] == 1.0

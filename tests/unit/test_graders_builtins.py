@@ -1,4 +1,5 @@
-"""The small built-in graders, reward mixing and the reward-hacking monitors, against hand-computed values.
+"""The small built-in graders, reward mixing and the reward-hacking and learned-reward monitors, against
+hand-computed values.
 
 Run: pytest tests/unit/test_graders_builtins.py
 """
@@ -11,14 +12,14 @@ from graders import Grade, Sample
 from graders.exact import Params as ExactParams, exact_grader
 from graders.format import Params as FormatParams, format_grader
 from graders.length import Params as LengthParams, length_grader
-from graders.monitors import reward_hacking_metrics
+from graders.monitors import learned_reward_metrics, reward_hacking_metrics
 from graders.number import Params as NumberParams, number_grader
 from graders.regex import Params as RegexParams, regex_grader
 from graders.rewards import Reward, RewardTerm, mix
 
 
 @pytest.mark.parametrize("module", ["graders.math", "graders.number", "graders.exact", "graders.regex",
-                                    "graders.format", "graders.length", "graders.extract",
+                                    "graders.format", "graders.length", "graders.extract", "graders.monitors",
                                     "rlvr_plugin_example.graders"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
@@ -88,3 +89,36 @@ def test_reward_hacking_metrics_hand_computed():
     assert metrics["hack/hedging_rate"] == 0.25
     assert metrics["hack/zero_variance_groups"] == 0.5
     assert metrics["hack/error_rate"] == 0.25 and metrics["hack/timeout_rate"] == 0.0
+
+
+def test_learned_reward_metrics_hand_computed():
+    rm_and_checker = [Reward(1.2, True, {"number": 1.0, "reward_model": 0.2}),
+                      Reward(0.5, False, {"number": 0.0, "reward_model": 0.5}),
+                      Reward(1.8, True, {"number": 1.0, "reward_model": 0.8})]
+    checker_only = [Reward(1.0, True, {"number": 1.0}), Reward(0.0, False, {"number": 0.0}),
+                    Reward(0.0, False, {"number": 0.0})]
+    rm_failed = [Reward(0.0, False, {"number": 0.0, "reward_model": 0.0}, errors={"reward_model": "non_finite"}),
+                 Reward(1.9, True, {"number": 1.0, "reward_model": 0.9}),
+                 Reward(1.1, True, {"number": 1.0, "reward_model": 0.1})]
+    rewards = rm_and_checker + checker_only + rm_failed
+    lengths = [10, 30, 20] + [5, 6, 7] + [99, 40, 0]
+    metrics = learned_reward_metrics(rewards, lengths, group_size=3, learned={"reward_model"})
+    # counted: RM scores (0.2, 0.5, 0.8, 0.9, 0.1) vs lengths (10, 30, 20, 40, 0); means 0.5 and 20;
+    # deviations (-.3, 0, .3, .4, -.4) and (-10, 10, 0, 20, -20): sxy 3 + 8 + 8 = 19, sxx 0.5, syy 1000
+    assert metrics["reward/rm_length_corr"] == pytest.approx(19 / (0.5 * 1000) ** 0.5)
+    # pairs with different verdicts: group 1 only (group 2 has no RM term, group 3's wrong one errored):
+    # (0, 1): wrong 0.5 >= right 0.2, disagree; (1, 2): wrong 0.5 < right 0.8, agree
+    assert metrics["reward/rm_verifier_disagreement"] == 0.5
+
+
+def test_learned_reward_metrics_ties_sums_and_omissions():
+    tie = [Reward(0.0, True, {"reward_model#0": 0.3, "reward_model#1": 0.2}),
+           Reward(0.0, False, {"reward_model#0": 0.1, "reward_model#1": 0.4})]
+    both = {"reward_model#0", "reward_model#1"}
+    assert learned_reward_metrics(tie, [1, 2], 2, both)["reward/rm_verifier_disagreement"] == 1.0  # 0.5 >= 0.5
+    assert learned_reward_metrics(tie, [1, 2], 2, {"reward_model#0"})["reward/rm_verifier_disagreement"] == 0.0
+    rm_only = [Reward(s, None, {"reward_model": s}) for s in (0.1, 0.2, 0.3, 0.4)]
+    assert learned_reward_metrics(rm_only, [4, 3, 2, 1], 2, {"reward_model"}) == {"reward/rm_length_corr": -1.0}
+    checker_only = [Reward(1.0, True, {"number": 1.0}), Reward(0.0, False, {"number": 0.0})]
+    assert learned_reward_metrics(checker_only, [1, 2], 2, {"reward_model"}) == {}
+    assert learned_reward_metrics(rm_only, [1, 2, 3, 4], 2, set()) == {}

@@ -24,18 +24,19 @@ def installed(tmp_path):
             lines = "\n".join(f"{name} = {ref}" for name, ref in graders.items())
             (info / "entry_points.txt").write_text(f"[rlvr.graders]\n{lines}\n")
         sys.path.insert(0, str(tmp_path))
-        registry._installed.cache_clear()
+        registry.GRADERS.rescan()
 
     yield install
     if str(tmp_path) in sys.path:
         sys.path.remove(str(tmp_path))
-    registry._installed.cache_clear()
+    registry.GRADERS.rescan()
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(registry.GraderNotFound, match=r"unknown grader 'maht'; valid graders: .*exact.*math"):
+    with pytest.raises(registry.GraderNotFound, match=r"unknown grader 'maht'\. Did you mean 'math'\? Valid graders: "
+                                                      r".*exact.*math"):
         registry.get("maht")
-    with pytest.raises(ValidationError, match=r"unknown grader 'maht'; valid graders:"):
+    with pytest.raises(ValidationError, match=r"unknown grader 'maht'\. Did you mean 'math'\? Valid graders:"):
         RewardTerm(grader="maht")
 
 

@@ -9,9 +9,12 @@ from engine.losses import (
     AGGREGATIONS,
     IS_CORRECTIONS,
     KL_ESTIMATORS,
+    adaptive_kl_coef,
     aggregate_loss,
     clipped_surrogate,
+    clipped_value_loss,
     entropy_from_logits,
+    explained_variance,
     kl_penalty,
     mismatch_kl,
     rollout_correction,
@@ -397,3 +400,141 @@ def test_mismatch_kl_on_hand_numbers():
     # d = 0.5: e^0.5 - 1 - 0.5 = 0.148721; d = -0.2: e^-0.2 - 1 + 0.2 = 0.018731; d = 0: 0
     kl = mismatch_kl(torch.tensor([[0.5, -0.2, -1.0]]), torch.tensor([[0.0, 0.0, -1.0]]))
     torch.testing.assert_close(kl, torch.tensor([[0.148721, 0.018731, 0.0]]))
+
+
+# ------------------------------------------------------------------------------------------------- critic (PPO)
+
+# clip 0.5. Row 0: old V = 0, so v_clip = clamp(v, -0.5, 0.5). Row 1: old V = 1, v_clip = clamp(v, 0.5, 1.5).
+#   (v, R)        v_clip  (v-R)^2  (v_clip-R)^2  loss = 0.5 * max    clipped  d loss / dv
+# row 0:
+#   (0.3, 1)      0.3     0.49     0.49          0.245               no       v - R = -0.7   inside the clip
+#   (2, 3)        0.5     1        6.25          3.125               yes      0              above, cut
+#   (2, -1)       0.5     9        2.25          4.5                 no       3              above, unclipped wins
+#   (-2, -3)      -0.5    1        6.25          3.125               yes      0              below, cut
+#   (-2, 1)       -0.5    9        2.25          4.5                 no       -3             below, unclipped wins
+# row 1:
+#   (2, 3)        1.5     1        2.25          1.125               yes      0              above, cut
+#   (1.2, 0)      1.2     1.44     1.44          0.72                no       1.2            inside the clip
+#   (0, 3)        0.5     9        6.25          4.5                 no       -3             below, unclipped wins
+#   (0, -1)       0.5     1        2.25          1.125               yes      0              below, cut
+#   (3, 2)        1.5     1        0.25          0.5                 no       1              above, unclipped wins
+# clip None: 0.5 * (v - R)^2 and d/dv = v - R everywhere.
+V_VALUES = [[0.3, 2.0, 2.0, -2.0, -2.0], [2.0, 1.2, 0.0, 0.0, 3.0]]
+V_RETURNS = [[1.0, 3.0, -1.0, -3.0, 1.0], [3.0, 0.0, 3.0, -1.0, 2.0]]
+V_OLD = [[0.0] * 5, [1.0] * 5]
+
+
+@pytest.mark.parametrize(
+    "clip,loss,clipped,grad",
+    [
+        (0.5, [[0.245, 3.125, 4.5, 3.125, 4.5], [1.125, 0.72, 4.5, 1.125, 0.5]],
+         [[0, 1, 0, 1, 0], [1, 0, 0, 1, 0]], [[-0.7, 0.0, 3.0, 0.0, -3.0], [0.0, 1.2, -3.0, 0.0, 1.0]]),
+        (None, [[0.245, 0.5, 4.5, 0.5, 4.5], [0.5, 0.72, 4.5, 0.5, 0.5]],
+         [[0] * 5, [0] * 5], [[-0.7, -1.0, 3.0, 1.0, -3.0], [-1.0, 1.2, -3.0, 1.0, 1.0]]),
+    ],
+    ids=["clip-0.5", "no-clip"],
+)
+def test_clipped_value_loss_hand_numbers_and_gradient(clip, loss, clipped, grad):
+    values = torch.tensor(V_VALUES, requires_grad=True)
+    old = torch.tensor(V_OLD, requires_grad=True)
+    returns = torch.tensor(V_RETURNS, requires_grad=True)
+    out, cut = clipped_value_loss(values, old, returns, clip)
+    torch.testing.assert_close(out, torch.tensor(loss))
+    assert cut.int().tolist() == clipped
+    out.sum().backward()
+    torch.testing.assert_close(values.grad, torch.tensor(grad))
+    assert torch.equal(values.grad == 0, cut)  # zero gradient exactly where clipped (no token here has v = R)
+    assert old.grad is None and returns.grad is None  # constants
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        ((torch.zeros(3), torch.zeros(3), torch.zeros(3), 0.2), r"\(N, T\)"),
+        ((torch.zeros(2, 3), torch.zeros(2, 2), torch.zeros(2, 3), 0.2), "old_values"),
+        ((torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(3, 2), 0.2), "returns"),
+        ((torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), 0.0), "None to turn value clipping off"),
+        ((torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), -0.2), "> 0"),
+    ],
+)
+def test_clipped_value_loss_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        clipped_value_loss(*args)
+
+
+# Masked returns 1, 2, 3, 6 (NaN garbage off the mask): mean 3, deviations -2 -1 0 3, population Var(R) = 14/4 = 3.5.
+NAN = float("nan")
+EV_RETURNS = [[1.0, 2.0, NAN], [3.0, 6.0, NAN]]
+EV_MASK = [[1, 1, 0], [1, 1, 0]]
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ([[1.0, 2.0, NAN], [3.0, 6.0, 5.0]], 1.0),  # V = R: perfect
+        ([[3.0, 3.0, NAN], [3.0, 3.0, NAN]], 0.0),  # V = mean(R): Var(R - V) = Var(R)
+        # V = [1, 2, 3, 4]: R - V = [0, 0, 0, 2], mean 0.5, Var = (3 * 0.25 + 2.25) / 4 = 0.75 -> 1 - 0.75/3.5 = 11/14
+        ([[1.0, 2.0, NAN], [3.0, 4.0, NAN]], 11 / 14),
+        # V = R - 5: a constant offset is not penalised (variance of R - V is 0)
+        ([[-4.0, -3.0, 0.0], [-2.0, 1.0, 0.0]], 1.0),
+        # V = -R + 6 = [5, 4, 3, 0]: R - V = [-4, -2, 0, 6] = 2 * (R - 3), Var = 4 * 3.5 -> 1 - 4 = -3
+        ([[5.0, 4.0, NAN], [3.0, 0.0, NAN]], -3.0),
+    ],
+    ids=["perfect", "mean", "hand", "offset", "anti"],
+)
+def test_explained_variance_hand_numbers(values, expected):
+    ev = explained_variance(torch.tensor(values), torch.tensor(EV_RETURNS), torch.tensor(EV_MASK))
+    assert isinstance(ev, float) and ev == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "returns,mask",
+    [
+        ([[1.0, 2.0, 3.0]], [[1, 0, 0]]),  # one entry
+        ([[1.0, 2.0, 3.0]], [[0, 0, 0]]),  # none
+        ([[0.7] * 7], [[1] * 7]),  # all returns equal: Var(R) = 0 (0.7 has rounding noise in its mean)
+    ],
+    ids=["one", "none", "constant"],
+)
+def test_explained_variance_is_nan_without_spread(returns, mask):
+    R = torch.tensor(returns)
+    assert math.isnan(explained_variance(R + 0.1, R, torch.tensor(mask)))
+
+
+def test_explained_variance_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"all be \(N, T\)"):
+        explained_variance(torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(3, 2))
+
+
+# coef 0.1, target 6, n_steps / horizon = 1000 / 10000 = 0.1: coef * (1 + 0.1 * error), error clipped to +-0.2
+@pytest.mark.parametrize(
+    "observed,n_steps,expected",
+    [
+        (6.6, 1000, 0.101),  # 6.6/6 - 1 = 0.1 -> 0.1 * 1.01
+        (5.4, 1000, 0.099),  # -0.1 -> 0.1 * 0.99
+        (12.0, 1000, 0.102),  # 1 clipped to 0.2 -> 0.1 * 1.02
+        (0.0, 1000, 0.098),  # -1 clipped to -0.2 -> 0.1 * 0.98
+        (-3.0, 1000, 0.098),  # a negative k1 estimate: -1.5 clipped to -0.2
+        (6.0, 1000, 0.1),  # on target: unchanged
+        (12.0, 0, 0.1),  # no samples since the last update: unchanged
+        (12.0, 40000, 0.18),  # n_steps / horizon = 4: 1 + 0.2 * 4 = 1.8
+    ],
+)
+def test_adaptive_kl_coef(observed, n_steps, expected):
+    assert adaptive_kl_coef(0.1, observed, 6.0, n_steps, 10000) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        ((-0.1, 1.0, 6.0, 10, 100), "coef"),
+        ((0.1, 1.0, 0.0, 10, 100), "target"),
+        ((0.1, 1.0, 6.0, 10, 0), "horizon"),
+        ((0.1, 1.0, 6.0, -1, 100), "n_steps"),
+        ((0.1, 1.0, 6.0, 500, 100), "must be < 5"),  # 1 - 0.2 * 5 = 0 would zero the coefficient for good
+        ((0.1, float("nan"), 6.0, 10, 100), "observed_kl"),
+    ],
+)
+def test_adaptive_kl_coef_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        adaptive_kl_coef(*args)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
+from graders.plugins import LoadError, NameClash
 from tasks import Example, TaskMixture, UnknownTaskError, get_task_spec, task_names
 from tasks import registry
 
@@ -130,6 +131,19 @@ def test_jsonl_chat_prompts_template_and_reference_fields(tmp_path):
     assert example.reference == {"tests": tests}
 
 
+def test_jsonl_rows_with_just_a_prompt(tmp_path):
+    """answer_field: null and no reference_fields: examples with an empty reference (for reward-model tasks;
+    whether the task's graders accept that is engine/config.py's check)."""
+    path = write_jsonl(tmp_path / "d.jsonl", [{"prompt": f"Write one sentence about topic {i}."} for i in range(40)]
+                       + [{"question": "no prompt field"}])
+    task = build("jsonl", path=path, answer_field=None, eval_fraction=0.25)
+    train = list(task.train_rows())
+    held = task.eval_examples()
+    assert len(train) + len(held) == 40 and held and task.skipped == 1
+    assert all(e.reference == {} for e in train + held)
+    assert {e.prompt for e in train}.isdisjoint(e.prompt for e in held)
+
+
 def test_jsonl_parquet_with_string_and_chat_prompts(tmp_path):
     pq.write_table(pa.Table.from_pylist([{"q": f"p{i}", "a": str(i)} for i in range(5)]), tmp_path / "s.parquet")
     task = build("jsonl", path=str(tmp_path / "s.parquet"), prompt_field="q", answer_field="a")
@@ -220,7 +234,6 @@ def test_jsonl_missing_answer_field_lists_present_fields(tmp_path):
         ({}, "path"),
         ({"path": "d.jsonl", "eval_fraction": 1.5}, "eval_fraction"),
         ({"path": "d.jsonl", "prompt_template": "no placeholder"}, "prompt_template"),
-        ({"path": "d.jsonl", "answer_field": None}, "reference_fields"),
         ({"path": "d.jsonl", "eval_path": "e.jsonl", "eval_fraction": 0.1}, "eval_fraction"),
     ],
 )
@@ -299,24 +312,25 @@ SPEC = TaskSpec(name="sums", description="plugin", Params=ArithmeticParams, buil
 @pytest.fixture
 def plugin_dir(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    registry.plugin_entry_points.cache_clear()
+    registry.TASKS.rescan()
     yield tmp_path
-    registry.plugin_entry_points.cache_clear()
+    registry.TASKS.rescan()
 
 
 def test_registry_loads_entry_point_plugins(plugin_dir):
     install_plugin(plugin_dir, "rlvr_sums", "rlvr_sums", {"sums": "rlvr_sums:SPEC", "broken": "rlvr_sums:NOPE"}, PLUGIN)
     assert {"sums", "broken"} <= set(task_names())
     assert build("sums").train_example(0).task == "sums"
-    with pytest.raises(ImportError, match="rlvr_sums"):
+    with pytest.raises(LoadError, match=r"task 'broken' \(rlvr_sums:NOPE\) failed to load: AttributeError"):
         get_task_spec("broken")
 
 
 def test_registry_duplicate_names_name_both_packages(plugin_dir):
     install_plugin(plugin_dir, "plug_a", "plug_a", {"arithmetic": "plug_a:SPEC", "sums": "plug_a:SPEC"}, PLUGIN)
     install_plugin(plugin_dir, "plug_b", "plug_b", {"sums": "plug_b:SPEC"}, PLUGIN)
-    with pytest.raises(ValueError, match=r"rlvr \(built-in\) and plug_a 1\.0"):
+    with pytest.raises(NameClash, match=r"'arithmetic' is declared twice: by rlvr \S+ \(tasks.arithmetic:SPEC\) and "
+                                        r"by plug_a 1\.0"):
         get_task_spec("arithmetic")
-    with pytest.raises(ValueError, match=r"plug_a 1\.0 and plug_b 1\.0|plug_b 1\.0 and plug_a 1\.0"):
+    with pytest.raises(NameClash, match=r"by plug_a 1\.0 .* and by plug_b 1\.0|by plug_b 1\.0 .* and by plug_a 1\.0"):
         get_task_spec("sums")
     assert get_task_spec("jsonl").name == "jsonl"
