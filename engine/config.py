@@ -119,7 +119,8 @@ class RolloutConfig(Section):
 
 class GRPOConfig(Section):
     estimator: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp"] = Field(
-        "grpo", description="Advantage estimator (group mean/std, mean only, leave-one-out, batch baseline).")
+        "grpo", description="Advantage estimator (group mean/std, mean only, leave-one-out, batch baseline) of "
+        "the tasks whose `advantage` is auto and whose reward has no learned term.")
     clip_low: float = Field(0.2, ge=0, lt=1, description="Lower ratio clip: ratio >= 1 - clip_low.")
     clip_high: float = Field(0.28, ge=0, description="Upper ratio clip (clip-higher): ratio <= 1 + clip_high.")
     dual_clip: float | None = Field(None, gt=1, description="Dual-clip bound c > 1 for negative advantages; "
@@ -135,7 +136,8 @@ class GRPOConfig(Section):
     overlong_buffer: int = Field(0, ge=0, description="DAPO soft overlong penalty ramp length in tokens; 0 off.")
     overlong_factor: float = Field(1.0, ge=0, description="Maximum overlong penalty.")
     drop_zero_variance: bool = Field(False, description="Dynamic sampling: drop groups whose rewards are all "
-                                     "equal and refill with new prompts.")
+                                     "equal and refill with new prompts (a task trained with the critic keeps "
+                                     "its groups: values still give them advantages).")
     refill_rounds: int = Field(2, ge=0, description="Extra generation rounds allowed per step to refill dropped "
                                "groups.")
     is_correction: Literal["sequence_mask", "sequence_truncate", "token_mask", "token_truncate", "none"] = Field(
