@@ -205,11 +205,13 @@ def main() -> int:
                         "K = 4 ensemble (default: --rm-steps)")
     parser.add_argument("--minutes", type=float, default=40.0, help="time budget of each mixture run")
     parser.add_argument("--steps", type=int, default=200, help="step cap of each mixture run (the budget binds)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="OMP threads of every rlvr "
+                        "process (two runs side by side: 1 each on this 2-core machine)")
     parser.add_argument("--report-only", action="store_true", help="only read finished runs: figure and table")
     parser.add_argument("--out", default="benchmarks/results/mixed_rewards.json")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides of every mixture run (after --)")
     args = parser.parse_args()
-    threads = os.cpu_count() or 1
+    threads = args.threads
     out_dir = (REPO / args.out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     rm_names = {VARIANTS[name][0] for name in args.runs}
