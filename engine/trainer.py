@@ -354,7 +354,7 @@ def critic_targets(run: Run, groups: Groups, packer: Packer, targets: Targets, m
         advantages[real] = across_ranks_whitened(advantages[real])
     targets.advantages = torch.where(is_critic[:, None], advantages, targets.advantages)
     targets.values, targets.returns = values, returns
-    all_values, all_returns = gathered(values[real]), gathered(returns[real])
+    (all_values, _), (all_returns, _) = gathered(values[real]), gathered(returns[real])
     ones = torch.ones(1, len(all_values))
     metrics = {"critic/explained_var": explained_variance(all_values[None], all_returns[None], ones),
                "critic/values_mean": float(all_values.mean()) if len(all_values) else float("nan"),
@@ -368,17 +368,16 @@ def critic_targets(run: Run, groups: Groups, packer: Packer, targets: Targets, m
     return metrics
 
 
-def gathered(x: torch.Tensor) -> torch.Tensor:
-    """A 1-D tensor's values from every rank, concatenated in rank order."""
-    return torch.cat([part.reshape(-1) for part in D.all_gather_objects(x.cpu())]) if D.world_size() > 1 else x
+def gathered(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """A 1-D tensor's values from every rank, concatenated in rank order, and where this rank's part starts."""
+    parts = D.all_gather_objects(x.cpu()) if D.world_size() > 1 else [x]
+    return torch.cat([p.reshape(-1) for p in parts]), sum(len(p) for p in parts[:D.rank()])
 
 
 def across_ranks_whitened(x: torch.Tensor) -> torch.Tensor:
     """A 1-D tensor whitened with the mean and std of every rank's values (this rank's part returned)."""
-    parts = D.all_gather_objects(x.cpu()) if D.world_size() > 1 else [x]
-    offset = sum(len(p) for p in parts[:D.rank()])
-    everything = torch.cat([p.reshape(-1) for p in parts])[None]                           # (1, M)
-    return masked_whiten(everything, torch.ones_like(everything))[0, offset:offset + len(x)]
+    everything, offset = gathered(x)
+    return masked_whiten(everything[None], torch.ones(1, len(everything)))[0, offset:offset + len(x)]
 
 
 def advantage_metrics(run: Run, groups: Groups, targets: Targets, mask: torch.Tensor) -> dict:
