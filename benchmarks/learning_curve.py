@@ -1,15 +1,16 @@
-"""Does the default `rlvr train` learn? Held-out accuracy before and after, per seed, and the curves.
+"""Does `rlvr train` learn? Held-out accuracy before and after training, per seed, and the curves.
 
-    python benchmarks/learning_curve.py                       # seeds 0 and 1, one after the other
+    python benchmarks/learning_curve.py                       # the default run, seeds 0 and 1, one after the other
     python benchmarks/learning_curve.py --seeds 0 1 --parallel  # both at once, threads split between them
-    python benchmarks/learning_curve.py -- train.lr=3e-5      # extra overrides after `--`
+    python benchmarks/learning_curve.py -- rollout.backend=vllm  # extra overrides after `--`
+    python benchmarks/code_learning_curve.py                  # the same for configs/code-reasoner.yaml
 
-Each seed runs exactly the embedded default config (`rlvr train`, SmolLM2-135M on procedural arithmetic, with
+Each seed runs exactly the given config (default: the embedded one, SmolLM2-135M on procedural arithmetic, with
 its own time budget, `train.time_budget_min`), changing only `train.seed` and the run name. Accuracy is greedy
-on the task's 200 held-out problems (the same problems for every seed: the eval split has its own seed).
-Results: a JSON summary (--out), a PNG of held-out accuracy against training minutes for every seed next to it,
-and one table on stdout. Not covered: wall-clock noise from other work on the machine (the load average during
-the run is recorded so a reader can judge).
+on the task's held-out problems (200 for the default; the same problems for every seed: the eval split has its
+own seed). Results: a JSON summary (--out), a PNG of held-out accuracy against training minutes for every seed
+next to it, and one table on stdout. Not covered: wall-clock noise from other work on the machine (the load
+average during the run is recorded so a reader can judge; a busy machine gets fewer steps into the same minutes).
 """
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+TITLE = "rlvr train (default): SmolLM2-135M on arithmetic, 2-core CPU"
 
 
-def run_seed(seed: int, out_dir: Path, threads: int, overrides: list[str]) -> subprocess.Popen:
-    name = f"learn-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    cmd = [sys.executable, "-m", "engine.cli", "train", f"train.seed={seed}", f"log.run_name={name}",
-           f"log.output_dir={out_dir}", "log.progress=false", *overrides]
+def run_seed(seed: int, config: str | None, out_dir: Path, threads: int, overrides: list[str]) -> subprocess.Popen:
+    name = f"{Path(config).stem if config else 'learn'}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    cmd = [sys.executable, "-m", "engine.cli", "train", *([config] if config else []), f"train.seed={seed}",
+           f"log.run_name={name}", f"log.output_dir={out_dir}", "log.progress=false", *overrides]
     print(f"seed {seed}: {' '.join(cmd[2:])}", file=sys.stderr)
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": str(threads)})
@@ -39,11 +41,18 @@ def summarize(run_dir: Path) -> dict:
     last = rows[-1]
     return {"run_dir": str(run_dir), "steps": last["step"], "minutes": last.get("time/elapsed_min"),
             "baseline_accuracy": evals[0][2], "final_accuracy": evals[-1][2],
-            "gain_points": 100 * (evals[-1][2] - evals[0][2]), "evals": evals}
+            "gain_points": 100 * (evals[-1][2] - evals[0][2]), "evals": evals,
+            "train_reward": [(r["step"], r["reward/mean"]) for r in rows if "reward/mean" in r]}
 
 
-def plot(results: dict[int, dict], png: Path, ylabel: str = "held-out accuracy, greedy (%)",
-         title: str = "rlvr train (default): SmolLM2-135M on arithmetic, 2-core CPU") -> None:
+def finish(seed: int, proc: subprocess.Popen) -> dict:
+    stdout, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"seed {seed}: rlvr train failed with exit status {proc.returncode}")
+    return summarize(Path(json.loads(stdout.strip().splitlines()[-1])["run_dir"]))
+
+
+def plot(results: dict[int, dict], png: Path, title: str, ylabel: str) -> None:
     """Held-out accuracy against training minutes, one line per seed (results: seed -> summary with `evals`)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -62,12 +71,14 @@ def plot(results: dict[int, dict], png: Path, ylabel: str = "held-out accuracy, 
     fig.savefig(png, dpi=110)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(config: str | None = None, out: str = "benchmarks/results/learning_curve.json", title: str = TITLE,
+         ylabel: str = "held-out accuracy, greedy (%)", description: str = __doc__) -> int:
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--parallel", action="store_true", help="run the seeds at once (threads split)")
+    parser.add_argument("--config", default=config, help="the training config (default: %(default)s)")
     parser.add_argument("--runs", default="runs/benchmarks", help="where the run directories go")
-    parser.add_argument("--out", default="benchmarks/results/learning_curve.json")
+    parser.add_argument("--out", default=out)
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides (after --)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
@@ -76,31 +87,26 @@ def main() -> int:
     results: dict[int, dict] = {}
     procs = {}
     for seed in args.seeds:
-        procs[seed] = run_seed(seed, REPO / args.runs, threads, args.overrides)
+        procs[seed] = run_seed(seed, args.config, REPO / args.runs, threads, args.overrides)
         if not args.parallel:
             results[seed] = finish(seed, procs.pop(seed))
     for seed, proc in procs.items():
         results[seed] = finish(seed, proc)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"seeds": results, "parallel": args.parallel, "threads_per_run": threads,
-              "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = {"config": args.config, "overrides": args.overrides, "seeds": results, "parallel": args.parallel,
+              "threads_per_run": threads, "load_average_before": load_before,
+              "load_average_after": os.getloadavg()[0],
               "mean_gain_points": sum(r["gain_points"] for r in results.values()) / len(results)}
-    out.write_text(json.dumps(report, indent=1))
-    plot(results, out.with_suffix(".png"))
+    path.write_text(json.dumps(report, indent=1))
+    plot(results, path.with_suffix(".png"), title + (f"\n{' '.join(args.overrides)}" if args.overrides else ""),
+         ylabel)
     print(f"{'seed':>4} {'steps':>5} {'minutes':>7} {'baseline':>8} {'final':>6} {'gain (points)':>13}")
     for seed, r in results.items():
         print(f"{seed:>4} {r['steps']:>5} {r['minutes']:>7.1f} {100 * r['baseline_accuracy']:>7.1f}% "
               f"{100 * r['final_accuracy']:>5.1f}% {r['gain_points']:>+13.1f}")
-    print(f"mean gain: {report['mean_gain_points']:+.1f} points; results in {out} and {out.with_suffix('.png')}")
+    print(f"mean gain: {report['mean_gain_points']:+.1f} points; results in {path} and {path.with_suffix('.png')}")
     return 0
-
-
-def finish(seed: int, proc: subprocess.Popen) -> dict:
-    stdout, _ = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"seed {seed}: rlvr train failed with exit status {proc.returncode}")
-    return summarize(Path(json.loads(stdout.strip().splitlines()[-1])["run_dir"]))
 
 
 if __name__ == "__main__":
