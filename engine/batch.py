@@ -2,15 +2,18 @@
 
 Prompt sharing: the G completions of a prompt are packed into ONE sequence after a single copy of the prompt,
 
-    [ prompt (left-padded to P) | completion 1 (right-padded to T) | completion 2 | ... | completion G ]
+    [ prompt (left-padded to P) | completion 1 | completion 2 | ... | completion G | right padding to P + S ]
 
-with a block attention mask (each completion sees the prompt and its own earlier tokens, never another
-completion) and position ids that restart after the prompt for every completion. Logits are identical to G
-separate forward passes, but the prompt is computed once per group instead of G times: with SmolLM2's chat
-template (~45 prompt tokens) and 8 completions of ~16 tokens, a step processes ~3x fewer tokens. The LM head
-runs only on the positions that predict completion tokens (`logits_to_keep` as an index tensor).
+each completion at its own length (no padding between completions; S is the micro-batch's longest sum of a
+group's completion lengths), with a block attention mask (each completion sees the prompt and its own earlier
+tokens, never another completion) and position ids that restart after the prompt for every completion. Logits are
+identical to G separate forward passes, but the prompt is computed once per group instead of G times: with
+SmolLM2's chat template (~45 prompt tokens) and 8 completions of ~16 tokens, a step processes ~3x fewer tokens.
+The LM head runs only on positions P-1 .. P+S-2 (`logits_to_keep` as an index tensor), and everything over the
+vocabulary (log-softmax, entropy) only on the rows that predict a real completion token (`MicroBatch.index`):
+padding costs neither the body, the head, nor the vocabulary-sized math.
 The mask is additive float (0 or dtype-min), which sdpa and eager attention both accept; a padding query
-attends to itself only, so no softmax row is empty.
+always attends to itself, so no softmax row is empty.
 """
 from __future__ import annotations
 
@@ -25,37 +28,40 @@ from engine.losses import entropy_from_logits, token_logprobs
 class MicroBatch:
     rows: list[int]                # rollout rows covered, group-major (G consecutive rows per packed sequence)
     group_size: int                # G
-    input_ids: torch.Tensor        # (g, P + G*T)
-    attention_mask: torch.Tensor   # (g, 1, L, L) additive float, L = P + G*T
+    input_ids: torch.Tensor        # (g, P + S)
+    attention_mask: torch.Tensor   # (g, 1, L, L) additive float, L = P + S
     position_ids: torch.Tensor     # (g, L)
-    keep: torch.Tensor             # (1 + G*(T-1),) positions whose logits predict completion tokens
+    keep: torch.Tensor             # (S,) positions P-1 .. P+S-2, whose outputs can predict completion tokens
+    index: torch.Tensor            # (n,) per real completion token (row-major over (g*G, T)): its row in the
+                                   #      kept outputs flattened to (g*S, ...)
     completion: torch.Tensor       # (g*G, T) completion token ids (pad past the end)
-    mask: torch.Tensor             # (g*G, T) float, 1 on real completion tokens
+    mask: torch.Tensor             # (g*G, T) float, 1 on real completion tokens (n of them)
 
     def to(self, device: torch.device) -> "MicroBatch":
         return MicroBatch(self.rows, self.group_size, *(t.to(device) for t in (
-            self.input_ids, self.attention_mask, self.position_ids, self.keep, self.completion, self.mask)))
+            self.input_ids, self.attention_mask, self.position_ids, self.keep, self.index, self.completion,
+            self.mask)))
 
 
 def split_groups_by_tokens(groups: list[int], prompt_len: list[int], completion_len: list[int], group_size: int,
                            budget: int) -> list[list[int]]:
-    """Micro-batches of whole groups (sorted by size, so padding is small) whose packed size g x (P + G*T) stays
+    """Micro-batches of whole groups (sorted by size, so padding is small) whose packed size g x (P + S) stays
     within `budget` tokens (a single group larger than the budget goes alone). `prompt_len[j]` is group j's
     prompt length; `completion_len[r]` is row r's completion length (rows j*G .. j*G+G-1 belong to group j)."""
     def widths(j: int) -> tuple[int, int]:
-        return prompt_len[j], max(completion_len[j * group_size:(j + 1) * group_size])
+        return prompt_len[j], sum(completion_len[j * group_size:(j + 1) * group_size])
 
     batches: list[list[int]] = []
     current: list[int] = []
-    width_p = width_t = 0
+    width_p = width_s = 0
     for j in sorted(groups, key=lambda j: sum(widths(j))):
-        p, t = widths(j)
-        wp, wt = max(width_p, p), max(width_t, t)
-        if current and (len(current) + 1) * (wp + group_size * wt) > budget:
+        p, s = widths(j)
+        wp, ws = max(width_p, p), max(width_s, s)
+        if current and (len(current) + 1) * (wp + ws) > budget:
             batches.append(current)
-            current, wp, wt = [], p, t
+            current, wp, ws = [], p, s
         current.append(j)
-        width_p, width_t = wp, wt
+        width_p, width_s = wp, ws
     if current:
         batches.append(current)
     return batches
@@ -68,55 +74,71 @@ def pack_groups(groups: list[int], prompt_ids: list[list[int]], completion_ids: 
     rows = [j * G + i for j in groups for i in range(G)]
     P = max(len(prompt_ids[j]) for j in groups)
     T = max(max(len(completion_ids[r]) for r in rows), 1)
-    L = P + G * T
+    S = max(max(sum(len(completion_ids[j * G + i]) for i in range(G)) for j in groups), 1)
+    L = P + S
     input_ids = torch.full((g, L), pad_id, dtype=torch.long)                  # (g, L)
     real = torch.zeros((g, L), dtype=torch.bool)                              # (g, L) non-padding tokens
-    segment = torch.cat([torch.zeros(P, dtype=torch.long),                    # (L,) 0 = prompt, i+1 = completion i
-                         torch.arange(1, G + 1).repeat_interleave(T)])
-    offset = torch.cat([torch.zeros(P, dtype=torch.long), torch.arange(T).repeat(G)])  # (L,) index in segment
+    segment = torch.zeros((g, L), dtype=torch.long)                           # (g, L) 0 = prompt, i+1 = completion i
     position_ids = torch.zeros((g, L), dtype=torch.long)                      # (g, L)
+    completion = torch.full((g * G, T), pad_id, dtype=torch.long)             # (g*G, T)
+    mask = torch.zeros((g * G, T))                                            # (g*G, T)
+    index: list[int] = []
     for b, j in enumerate(groups):
         p = prompt_ids[j]
         input_ids[b, P - len(p):P] = torch.tensor(p)
         real[b, P - len(p):P] = True
         position_ids[b, P - len(p):P] = torch.arange(len(p))
+        start = P
         for i in range(G):
-            c = completion_ids[j * G + i]
-            start = P + i * T
-            input_ids[b, start:start + len(c)] = torch.tensor(c, dtype=torch.long)
-            real[b, start:start + len(c)] = True
-        position_ids[b, P:] = len(p) + offset[P:]
+            c = torch.tensor(completion_ids[j * G + i], dtype=torch.long)
+            n = len(c)
+            input_ids[b, start:start + n] = c
+            real[b, start:start + n] = True
+            segment[b, start:start + n] = i + 1
+            position_ids[b, start:start + n] = len(p) + torch.arange(n)
+            completion[b * G + i, :n] = c
+            mask[b * G + i, :n] = 1.0
+            # token t is predicted at position P-1 (t = 0, the prompt's last token) or start+t-1; kept row = that - (P-1)
+            index += [b * S + (start - P + t if t else 0) for t in range(n)]
+            start += n
     causal = torch.ones(L, L, dtype=torch.bool).tril()                       # (L, L)
-    same_or_prompt = (segment[None, :] == 0) | (segment[None, :] == segment[:, None])  # (L, L) key visible to query
-    allowed = (causal & same_or_prompt)[None] & real[:, None, :]              # (g, L, L)
+    same_or_prompt = (segment[:, None, :] == 0) | (segment[:, None, :] == segment[:, :, None])  # (g, L, L) [b, q, k]
+    allowed = causal[None] & same_or_prompt & real[:, None, :]                # (g, L, L)
     allowed |= torch.eye(L, dtype=torch.bool)[None]                          # padding queries see themselves
     attention = torch.zeros((g, 1, L, L)).masked_fill_(~allowed[:, None], torch.finfo(torch.float32).min)
-    keep = torch.tensor([P - 1] + [P + i * T + t - 1 for i in range(G) for t in range(1, T)], dtype=torch.long)
-    completion = input_ids[:, P:].reshape(g * G, T)                           # (g*G, T)
-    mask = real[:, P:].reshape(g * G, T).float()                              # (g*G, T)
-    return MicroBatch(rows, G, input_ids, attention, position_ids, keep, completion, mask)
+    keep = torch.arange(P - 1, P - 1 + S)                                     # (S,)
+    return MicroBatch(rows, G, input_ids, attention, position_ids, keep, torch.tensor(index, dtype=torch.long),
+                      completion, mask)
 
 
-def policy_logprobs(model, mb: MicroBatch, temperature: float, with_entropy: bool = False
-                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per-token log-probs (g*G, T) of the completion tokens under `model` at the sampling temperature, and the
-    per-token entropy (g*G, T) when asked (it needs the full distribution)."""
+def policy_logprobs(model, mb: MicroBatch, temperature: float, with_entropy: bool = False,
+                    entropy_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probs (g*G, T) of the completion tokens under `model` at the sampling temperature (0 on
+    padding), and the per-token entropy (g*G, T) when asked; the entropy carries gradients only with
+    `entropy_grad` (a loss term), else it is a metric and costs no autograd memory."""
     logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask.to(model_dtype(model)),
-                   position_ids=mb.position_ids, logits_to_keep=mb.keep, use_cache=False).logits  # (g, 1+G(T-1), V)
-    logits = completion_positions(logits.float() / temperature, mb)          # (g*G, T, V)
-    logp = token_logprobs(logits, mb.completion)                              # (g*G, T)
-    entropy = entropy_from_logits(logits) if with_entropy else None          # (g*G, T)
+                   position_ids=mb.position_ids, logits_to_keep=mb.keep, use_cache=False).logits  # (g, S, V)
+    z = completion_rows(logits, mb).float()                                   # (n, V)
+    if temperature != 1.0:
+        z = z / temperature
+    tokens = mb.completion[mb.mask.bool()]                                    # (n,)
+    logp = per_token(token_logprobs(z[None], tokens[None])[0], mb)          # (g*G, T)
+    if not with_entropy:
+        return logp, None
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+        entropy = per_token(entropy_from_logits(z[None])[0], mb)             # (g*G, T)
     return logp, entropy
 
 
-def completion_positions(x: torch.Tensor, mb: MicroBatch) -> torch.Tensor:
-    """Per-completion-token rows from outputs read at `mb.keep`: (g, 1+G(T-1), ...) -> (g*G, T, ...). The first
-    position (the prompt's last token) predicts every completion's first token, so it is shared by the G rows."""
-    g, G, T = mb.input_ids.shape[0], mb.group_size, mb.completion.shape[1]
-    rest_shape = x.shape[2:]
-    first = x[:, :1].unsqueeze(1).expand(g, G, 1, *rest_shape)               # (g, G, 1, ...)
-    rest = x[:, 1:].reshape(g, G, T - 1, *rest_shape)                         # (g, G, T-1, ...)
-    return torch.cat([first, rest], dim=2).reshape(g * G, T, *rest_shape)     # (g*G, T, ...)
+def completion_rows(x: torch.Tensor, mb: MicroBatch) -> torch.Tensor:
+    """Outputs read at `mb.keep` (g, S, ...) -> the row predicting (or valuing) each real completion token (n, ...).
+    The first position (the prompt's last token) serves the first token of all G completions."""
+    return x.reshape(-1, *x.shape[2:])[mb.index]
+
+
+def per_token(values: torch.Tensor, mb: MicroBatch) -> torch.Tensor:
+    """One value per real completion token (n,) -> (g*G, T), zero on padding (gradients flow to `values`)."""
+    return torch.zeros(mb.mask.shape, dtype=values.dtype, device=values.device).masked_scatter(mb.mask.bool(), values)
 
 
 def model_dtype(model) -> torch.dtype:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, PreTrainedModel
 
-from engine.batch import MicroBatch, completion_positions, model_dtype
+from engine.batch import MicroBatch, completion_rows, model_dtype, per_token
 from engine.models import resolve_source
 from engine.rm_grader import MANIFEST, find_model_dir
 
@@ -55,4 +55,4 @@ def token_values(model, mb: MicroBatch) -> torch.Tensor:
     """Values (g*G, T) of every completion token's prefix (float32; with grad outside no_grad)."""
     out = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask.to(model_dtype(model)),
                 position_ids=mb.position_ids, use_cache=False).logits                  # (g, L, 1)
-    return completion_positions(out[:, mb.keep, 0].float(), mb)                           # (g*G, T)
+    return per_token(completion_rows(out[:, mb.keep, 0].float(), mb), mb)                 # (g*G, T)

@@ -165,7 +165,8 @@ def update_policy(cfg: Config, engine, packer: Packer, targets: Targets, old: di
         ok = True
         for mb, real, last in packer.batches(chunk):
             engine.set_gradient_accumulation_boundary(last)
-            logp, entropy = policy_logprobs(engine, mb, cfg.rollout.temperature, with_entropy=True)    # (n, T)
+            logp, entropy = policy_logprobs(engine, mb, cfg.rollout.temperature, with_entropy=True,
+                                            entropy_grad=cfg.grpo.entropy_coef != 0)                   # (n, T)
             T = logp.shape[1]
             mask = mb.mask * (weight[mb.rows].to(logp.device) * float(real))[:, None]                    # (n, T)
             old_logp = padded(old, mb.rows, T).to(logp.device) if old is not None else logp.detach()
