@@ -343,6 +343,12 @@ def critic_targets(run: Run, groups: Groups, packer: Packer, targets: Targets, m
     critic_mask = mask * is_critic[:, None]                                                  # (N, T)
     all_rows = list(range(N))
     values = padded(critic_values(packer, run.critic.module, targets.critic_groups), all_rows, T) * critic_mask
+    if D.all_reduce([float(not torch.isfinite(values[critic_mask > 0]).all())], "max")[0]:
+        # a broken critic (NaN/inf values on any rank): its rows sit this step out, the critic is not updated, and
+        # the step counts as a skipped update (train.max_bad_steps in a row stop the run)
+        targets.weight[is_critic] = 0.0
+        targets.critic_groups = []
+        return {"critic/nonfinite_values": 1.0, "critic/skipped_updates": 1.0}
     kl = None
     if cfg.kl_coef > 0:                                                                       # k1 per token
         kl = (padded(old, all_rows, T) - padded(ref, all_rows, T)) * critic_mask              # (N, T)
@@ -350,8 +356,8 @@ def critic_targets(run: Run, groups: Groups, packer: Packer, targets: Targets, m
     advantages, _ = gae(rewards, values, critic_mask, cfg.gamma, cfg.lam_policy)
     _, returns = gae(rewards, values, critic_mask, cfg.gamma, cfg.lam_value)
     real = critic_mask > 0
-    if cfg.whiten_advantages:
-        advantages[real] = across_ranks_whitened(advantages[real])
+    if cfg.whiten_advantages:  # statistics over the rows that train: a masked row (weight 0) stays out of them
+        advantages[real] = across_ranks_whitened(advantages[real], (targets.weight > 0)[:, None].expand(N, T)[real])
     targets.advantages = torch.where(is_critic[:, None], advantages, targets.advantages)
     targets.values, targets.returns = values, returns
     (all_values, _), (all_returns, _) = gathered(values[real]), gathered(returns[real])
@@ -374,10 +380,12 @@ def gathered(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     return torch.cat([p.reshape(-1) for p in parts]), sum(len(p) for p in parts[:D.rank()])
 
 
-def across_ranks_whitened(x: torch.Tensor) -> torch.Tensor:
-    """A 1-D tensor whitened with the mean and std of every rank's values (this rank's part returned)."""
+def across_ranks_whitened(x: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    """A 1-D tensor whitened with the mean and std of every rank's values where `counted` (bool, like x) is set:
+    this rank's part returned, 0 where not counted."""
     everything, offset = gathered(x)
-    return masked_whiten(everything[None], torch.ones(1, len(everything)))[0, offset:offset + len(x)]
+    flags, _ = gathered(counted.float())
+    return masked_whiten(everything[None], flags[None])[0, offset:offset + len(x)]
 
 
 def advantage_metrics(run: Run, groups: Groups, targets: Targets, mask: torch.Tensor) -> dict:
@@ -528,8 +536,8 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
                 if not math.isfinite(metrics.get("loss", 0.0)) or metrics.get("skipped_updates") or \
                         metrics.get("critic/skipped_updates"):
                     run.bad_steps += 1
-                    print(f"step {run.step}: non-finite loss, update skipped ({run.bad_steps} in a row)",
-                          file=sys.stderr)
+                    print(f"step {run.step}: non-finite loss or critic values, update skipped ({run.bad_steps} in "
+                          "a row)", file=sys.stderr)
                     if run.bad_steps >= cfg.train.max_bad_steps:
                         log(run, metrics, plot=True)
                         last = ckpt.latest_checkpoint(run_dir)

@@ -79,6 +79,24 @@ def test_group_rows_get_group_advantages_and_critic_rows_get_gae(mixed_run):
     assert {"critic/explained_var", "advantage/arithmetic/mean", "advantage/ppo/std"} <= set(metrics)
 
 
+def test_nan_values_from_the_critic_skip_its_rows_not_the_step(mixed_run, monkeypatch):
+    import engine.trainer as trainer
+    from engine.update import update_critic
+
+    run, groups, packer = mixed_run
+    healthy, _ = trainer.compute_targets(run, groups, packer, None, None)
+    real_values = trainer.critic_values
+    monkeypatch.setattr(trainer, "critic_values", lambda *a: {r: v * float("nan") for r, v in real_values(*a).items()})
+    targets, metrics = trainer.compute_targets(run, groups, packer, None, None)
+    critic_rows = [j * 4 + i for j in healthy.critic_groups for i in range(4)]
+    group_rows = sorted(set(range(len(targets.weight))) - set(critic_rows))
+    assert critic_rows and not targets.weight[critic_rows].any()                     # out of the policy loss
+    assert torch.equal(targets.weight[group_rows], healthy.weight[group_rows])       # the group rows still train
+    assert torch.equal(targets.advantages[group_rows], healthy.advantages[group_rows])
+    assert targets.critic_groups == [] and update_critic(run.cfg, run.critic, packer, targets, seed=0) == {}
+    assert metrics["critic/nonfinite_values"] == 1.0 and metrics["critic/skipped_updates"] == 1.0  # a bad step
+
+
 def test_the_critic_learns_only_from_its_rows(mixed_run):
     """The critic's update is the same whatever the group rows hold; it does change the critic."""
     from engine.trainer import compute_targets

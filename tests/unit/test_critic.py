@@ -80,3 +80,10 @@ def test_a_critic_from_a_reward_model_starts_with_its_head(tiny, tmp_path):
         assert critic(input_ids=ids).logits[0, -1, 0] == pytest.approx(float(rm(input_ids=ids).logits[0, 0]),
                                                                         abs=1e-5)
     assert torch.equal(critic.score.weight, rm.score.weight) and critic.score.bias is None
+
+
+def test_whitening_statistics_leave_out_rows_that_do_not_train():
+    from engine.trainer import across_ranks_whitened
+    # mean 2 and std sqrt 2 over the counted 1 and 3; the 99 (a masked row's token) neither shifts nor scales them
+    out = across_ranks_whitened(torch.tensor([1.0, 3.0, 99.0]), torch.tensor([True, True, False]))
+    torch.testing.assert_close(out, torch.tensor([-1 / 2 ** 0.5, 1 / 2 ** 0.5, 0.0]))
