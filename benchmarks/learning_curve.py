@@ -64,7 +64,7 @@ def plot(results: dict[int, dict], png: Path, title: str, ylabel: str) -> None:
         ax.plot(minutes, [100 * a for a in acc], marker="o", label=f"seed {seed}")
     ax.set_xlabel("training minutes (evals included)")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
