@@ -100,7 +100,7 @@ def run_ours(warmup: int, steps: int, backend: str) -> dict:
             "completions_per_step": [PROMPTS * GROUP] * steps}
 
 
-def run_trl(warmup: int, steps: int, backend: str) -> dict:  # TRL always samples with `generate`
+def run_trl(warmup: int, steps: int) -> dict:  # TRL always samples with `generate`
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -219,7 +219,8 @@ def summarise(rounds: list[dict], args) -> dict:
         "benchmark": "grpo_step_vs_trl",
         "setup": {"model": "smollm2-135m (SmolLM2-135M-Instruct, fp32)", "prompts_per_step": PROMPTS,
                   "group_size": GROUP, "max_new_tokens": MAX_NEW, "beta": BETA, "temperature": TEMPERATURE,
-                  "lr": LR, "omp_num_threads": int(THREADS), "rlvr_rollout_backend": args.backend, "rounds": args.rounds, "warmup": args.warmup,
+                  "lr": LR, "omp_num_threads": int(THREADS), "rlvr_rollout_backend": args.backend,
+                  "rounds": args.rounds, "warmup": args.warmup,
                   "steps": args.steps, "cpu_count": os.cpu_count(), "torch": torch.__version__,
                   "transformers": transformers.__version__, "trl": trl_pkg.__version__},
         "median_step_s": {"ours": statistics.median(ours), "trl": statistics.median(trl)},
@@ -263,7 +264,8 @@ def main() -> None:
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        out = (run_ours if args.worker == "ours" else run_trl)(args.warmup, args.steps, args.backend)
+        out = run_ours(args.warmup, args.steps, args.backend) if args.worker == "ours" else \
+            run_trl(args.warmup, args.steps)
         args.result.write_text(json.dumps(out))
         return
     suffix = "" if args.backend == "hf" else f"_{args.backend}"

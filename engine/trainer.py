@@ -343,7 +343,8 @@ def critic_targets(run: Run, groups: Groups, packer: Packer, targets: Targets, m
     critic_mask = mask * is_critic[:, None]                                                  # (N, T)
     all_rows = list(range(N))
     values = padded(critic_values(packer, run.critic.module, targets.critic_groups), all_rows, T) * critic_mask
-    if D.all_reduce([float(not torch.isfinite(values[critic_mask > 0]).all())], "max")[0]:
+    real = critic_mask > 0
+    if D.all_reduce([float(not torch.isfinite(values[real]).all())], "max")[0]:
         # a broken critic (NaN/inf values on any rank): its rows sit this step out, the critic is not updated, and
         # the step counts as a skipped update (train.max_bad_steps in a row stop the run)
         targets.weight[is_critic] = 0.0
@@ -355,7 +356,6 @@ def critic_targets(run: Run, groups: Groups, packer: Packer, targets: Targets, m
     rewards = token_rewards(groups.rewards.flatten(), critic_mask, kl, run.kl_coef)          # (N, T)
     advantages, _ = gae(rewards, values, critic_mask, cfg.gamma, cfg.lam_policy)
     _, returns = gae(rewards, values, critic_mask, cfg.gamma, cfg.lam_value)
-    real = critic_mask > 0
     if cfg.whiten_advantages:  # statistics over the rows that train: a masked row (weight 0) stays out of them
         advantages[real] = across_ranks_whitened(advantages[real], (targets.weight > 0)[:, None].expand(N, T)[real])
     targets.advantages = torch.where(is_critic[:, None], advantages, targets.advantages)
