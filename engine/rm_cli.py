@@ -19,12 +19,11 @@ import argparse
 import json
 import os
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
 
-from engine.train_cli import fail, split_config_arg, stop_on_interrupt
+from engine.train_cli import fail, split_config_arg, stop_on_ctrl_c
 
 
 def add_commands(subparsers) -> None:
@@ -57,8 +56,7 @@ def train_command(args) -> int:
     if args.help_config:
         print(config_reference(RMConfig))
         return 0
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, stop_on_interrupt)
+    stop_on_ctrl_c()
     config, overrides = split_config_arg(args.config, args.overrides)
     try:
         if args.resume:

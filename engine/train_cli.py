@@ -27,6 +27,7 @@ node.
 """
 from __future__ import annotations
 
+import _thread
 import argparse
 import json
 import os
@@ -35,6 +36,7 @@ import shlex
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -142,10 +144,28 @@ def topology_problem(args) -> str | None:
     return None
 
 
+def stop_on_ctrl_c() -> None:
+    """Make Ctrl-C raise KeyboardInterrupt (once), the commands' way to stop cleanly; unless Ctrl-C is ignored, as
+    in a shell's background job, which is honoured."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, stop_on_interrupt)
+        sys.unraisablehook = redeliver_lost_interrupt
+
+
 def stop_on_interrupt(signum, frame) -> None:
     """Ctrl-C: stop now. Later ones (a second Ctrl-C, the launcher forwarding it) must not cut the clean-up short."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def redeliver_lost_interrupt(unraisable) -> None:
+    """A Ctrl-C that lands while Python runs a finalizer (a weakref callback or a __del__; matplotlib's plots run
+    thousands) raises its KeyboardInterrupt there, where Python prints it and drops it: the run would train on,
+    deaf to Ctrl-C. Deliver it again, from a timer thread, so that it lands after this hook has returned."""
+    if unraisable.exc_type is not KeyboardInterrupt:
+        return sys.__unraisablehook__(unraisable)
+    signal.signal(signal.SIGINT, stop_on_interrupt)
+    threading.Timer(0.1, _thread.interrupt_main).start()
 
 
 def interrupted(run_dir: Path, args) -> int:
@@ -201,8 +221,7 @@ def train_command(args) -> int:
         return 0
     if problem := topology_problem(args):
         return fail(problem)
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # (a shell's background jobs ignore Ctrl-C)
-        signal.signal(signal.SIGINT, stop_on_interrupt)
+    stop_on_ctrl_c()
     config, overrides = split_config_arg(args.config, args.overrides)
     try:
         if args.resume:

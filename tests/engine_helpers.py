@@ -71,12 +71,19 @@ def run_cli(*args: str, timeout: int = 600, env: dict | None = None):
 
 
 def start_cli(*args: str, log_dir: Path, marker: str):
-    """`rlvr ARGS` started in the background as a terminal starts a job: in a process group of its own (so a
-    test can send it a terminal's Ctrl-C with os.killpg), stdout/stderr to files in `log_dir`. Every process it
-    starts inherits RLVR_TEST_MARK=`marker` (see `marked_processes`)."""
+    """`rlvr ARGS` started as a terminal starts a foreground job: in a process group of its own (so a test can
+    send it a terminal's Ctrl-C with os.killpg) and with Ctrl-C's default disposition, whatever pytest inherited
+    (CI may run the suite with SIGINT ignored, as a shell's background job, which `rlvr train` honours);
+    stdout/stderr to files in `log_dir`. Every process it starts inherits RLVR_TEST_MARK=`marker` (see
+    `marked_processes`)."""
+    import signal
     import subprocess
 
+    def as_a_foreground_job() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=REPO, start_new_session=True,
+                            preexec_fn=as_a_foreground_job,
                             stdout=(log_dir / "stdout").open("w"), stderr=(log_dir / "stderr").open("w"),
                             env={**os.environ, "OMP_NUM_THREADS": "1", "RLVR_TEST_MARK": marker})
 
