@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,13 +27,15 @@ REPO = Path(__file__).resolve().parents[1]
 TITLE = "rlvr train (default): SmolLM2-135M on arithmetic, 2-core CPU"
 
 
-def run_seed(seed: int, config: str | None, out_dir: Path, threads: int, overrides: list[str]) -> subprocess.Popen:
+def run_seed(seed: int, config: str | None, out_dir: Path, threads: int,
+             overrides: list[str]) -> tuple[subprocess.Popen, Path]:
+    """Start the run of `seed`; returns the process and its run directory."""
     name = f"{Path(config).stem if config else 'learn'}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     cmd = [sys.executable, "-m", "engine.cli", "train", *([config] if config else []), f"train.seed={seed}",
            f"log.run_name={name}", f"log.output_dir={out_dir}", "log.progress=false", *overrides]
     print(f"seed {seed}: {' '.join(cmd[2:])}", file=sys.stderr)
-    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": str(threads)}), out_dir / name
 
 
 def summarize(run_dir: Path) -> dict:
@@ -45,11 +48,19 @@ def summarize(run_dir: Path) -> dict:
             "train_reward": [(r["step"], r["reward/mean"]) for r in rows if "reward/mean" in r]}
 
 
-def finish(seed: int, proc: subprocess.Popen) -> dict:
-    stdout, _ = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"seed {seed}: rlvr train failed with exit status {proc.returncode}")
-    return summarize(Path(json.loads(stdout.strip().splitlines()[-1])["run_dir"]))
+def finish(seed: int, proc: subprocess.Popen, run_dir: Path) -> dict | None:
+    """The summary of `seed`'s run once it ends; a run that failed is summarized as far as it got (marked
+    `failed`), or None if it logged no eval."""
+    if proc.wait() == 0:
+        return summarize(run_dir)
+    code = proc.returncode
+    failed = (f"rlvr train was killed by {signal.Signals(-code).name}" + (" (out of memory?)" if code == -9 else "")
+              if code < 0 else f"rlvr train exited with status {code}")
+    print(f"error: seed {seed}: {failed}; its output is in {run_dir}", file=sys.stderr)
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.is_file() or '"eval/accuracy"' not in metrics.read_text():
+        return None
+    return {**summarize(run_dir), "failed": failed}
 
 
 def plot(results: dict[int, dict], png: Path, title: str, ylabel: str) -> None:
@@ -84,14 +95,18 @@ def main(config: str | None = None, out: str = "benchmarks/results/learning_curv
     cores = os.cpu_count() or 1
     threads = max(1, cores // len(args.seeds)) if args.parallel else cores
     load_before = os.getloadavg()[0]
-    results: dict[int, dict] = {}
-    procs = {}
+    ended: dict[int, dict | None] = {}
+    started = {}
     for seed in args.seeds:
-        procs[seed] = run_seed(seed, args.config, REPO / args.runs, threads, args.overrides)
+        started[seed] = run_seed(seed, args.config, REPO / args.runs, threads, args.overrides)
         if not args.parallel:
-            results[seed] = finish(seed, procs.pop(seed))
-    for seed, proc in procs.items():
-        results[seed] = finish(seed, proc)
+            ended[seed] = finish(seed, *started.pop(seed))
+    for seed, (proc, run_dir) in started.items():
+        ended[seed] = finish(seed, proc, run_dir)
+    results = {seed: res for seed, res in ended.items() if res is not None}
+    if not results:
+        print("error: no seed's run got as far as its first eval; nothing to report", file=sys.stderr)
+        return 1
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     report = {"config": args.config, "overrides": args.overrides, "seeds": results, "parallel": args.parallel,
@@ -99,14 +114,16 @@ def main(config: str | None = None, out: str = "benchmarks/results/learning_curv
               "load_average_after": os.getloadavg()[0],
               "mean_gain_points": sum(r["gain_points"] for r in results.values()) / len(results)}
     path.write_text(json.dumps(report, indent=1))
+    if args.config != config:  # (the title describes the script's own config)
+        title = f"rlvr train {args.config}, 2-core CPU"
     plot(results, path.with_suffix(".png"), title + (f"\n{' '.join(args.overrides)}" if args.overrides else ""),
          ylabel)
     print(f"{'seed':>4} {'steps':>5} {'minutes':>7} {'baseline':>8} {'final':>6} {'gain (points)':>13}")
     for seed, r in results.items():
         print(f"{seed:>4} {r['steps']:>5} {r['minutes']:>7.1f} {100 * r['baseline_accuracy']:>7.1f}% "
-              f"{100 * r['final_accuracy']:>5.1f}% {r['gain_points']:>+13.1f}")
+              f"{100 * r['final_accuracy']:>5.1f}% {r['gain_points']:>+13.1f}{'  (failed)' if 'failed' in r else ''}")
     print(f"mean gain: {report['mean_gain_points']:+.1f} points; results in {path} and {path.with_suffix('.png')}")
-    return 0
+    return 0 if all(res is not None and "failed" not in res for res in ended.values()) else 1
 
 
 if __name__ == "__main__":
