@@ -9,14 +9,15 @@ group's completion lengths), with a block attention mask (each completion sees t
 tokens, never another completion) and position ids that restart after the prompt for every completion. Logits are
 identical to G separate forward passes, but the prompt is computed once per group instead of G times: with
 SmolLM2's chat template (~45 prompt tokens) and 8 completions of ~16 tokens, a step processes ~3x fewer tokens.
-The LM head runs only on positions P-1 .. P+S-2 (`logits_to_keep` as an index tensor), and everything over the
-vocabulary (log-softmax, entropy) only on the rows that predict a real completion token (`MicroBatch.index`):
-padding costs neither the body, the head, nor the vocabulary-sized math.
+The LM head and everything over the vocabulary (log-softmax, entropy) run only on the rows that predict a real
+completion token (`MicroBatch.index`; the head through a pre-hook that picks them from its input, `head_on_rows`):
+the padding of shorter groups up to S costs the body, never the vocabulary-sized math.
 The mask is additive float (0 or dtype-min), which sdpa and eager attention both accept; a padding query
 always attends to itself, so no softmax row is empty.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -116,9 +117,10 @@ def policy_logprobs(model, mb: MicroBatch, temperature: float, with_entropy: boo
     """Per-token log-probs (g*G, T) of the completion tokens under `model` at the sampling temperature (0 on
     padding), and the per-token entropy (g*G, T) when asked; the entropy carries gradients only with
     `entropy_grad` (a loss term), else it is a metric and costs no autograd memory."""
-    logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask.to(model_dtype(model)),
-                   position_ids=mb.position_ids, logits_to_keep=mb.keep, use_cache=False).logits  # (g, S, V)
-    z = completion_rows(logits, mb).float()                                   # (n, V)
+    with head_on_rows(model, mb.index):
+        logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask.to(model_dtype(model)),
+                       position_ids=mb.position_ids, logits_to_keep=mb.keep, use_cache=False).logits  # (1, n, V)
+    z = logits[0].float()                                                     # (n, V)
     if temperature != 1.0:
         z = z / temperature
     tokens = mb.completion[mb.mask.bool()]                                    # (n,)
@@ -130,10 +132,28 @@ def policy_logprobs(model, mb: MicroBatch, temperature: float, with_entropy: boo
     return logp, entropy
 
 
+@contextmanager
+def head_on_rows(model, index: torch.Tensor):
+    """While in the block, the model's output layer (the LM head) runs only on the rows `index` of its input, the
+    kept positions' hidden states (g, S, H) flattened: logits come out (1, n, V) instead of (g, S, V). The model's
+    own forward stays in charge, so elementwise logit transforms after the head (scaling, soft-capping) apply."""
+    head = getattr(model, "module", model).get_output_embeddings()  # (a DeepSpeed engine wraps the model)
+
+    def pick(module, args):
+        hidden = args[0]                                                      # (g, S, H)
+        return hidden.reshape(1, -1, hidden.shape[-1]).index_select(1, index), *args[1:]
+
+    handle = head.register_forward_pre_hook(pick)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def completion_rows(x: torch.Tensor, mb: MicroBatch) -> torch.Tensor:
     """Outputs read at `mb.keep` (g, S, ...) -> the row predicting (or valuing) each real completion token (n, ...).
     The first position (the prompt's last token) serves the first token of all G completions."""
-    return x.reshape(-1, *x.shape[2:])[mb.index]
+    return x.reshape(-1, *x.shape[2:]).index_select(0, mb.index)  # (its backward is 4x faster than x[index]'s)
 
 
 def per_token(values: torch.Tensor, mb: MicroBatch) -> torch.Tensor:

@@ -18,7 +18,7 @@ Formulas and where they come from:
                       k1 = log_ratio                          unbiased, high variance, can be negative
                       k2 = 0.5 * log_ratio ** 2               biased, low variance, >= 0
                       k3 = exp(-log_ratio) - 1 + log_ratio    unbiased, low variance, >= 0 (GRPO's choice, eq. 4)
-  entropy_from_logits H = logsumexp(z) - sum_v softmax(z)_v * z_v, with z shifted so that max_v z_v = 0
+  entropy_from_logits H = -sum_v p_v log p_v, from log p = log_softmax(z)
   token_logprobs      log pi(y_t) = z_t[y_t] - logsumexp(z_t)
   rollout_correction  the sampler (vLLM, or transformers with top-p) and the trainer compute different
                       probabilities for the same tokens (kernels, dtypes, top-p, a stale weight copy), so rollouts
@@ -213,10 +213,10 @@ def entropy_from_logits(logits: Tensor) -> Tensor:
     """
     if logits.dim() != 3:
         raise ValueError(f"logits must be (N, T, V), got shape {tuple(logits.shape)}")
-    z = logits.clamp_min(torch.finfo(logits.dtype).min)  # (N, T, V) -inf -> finite, its prob stays 0
-    z = z - z.amax(dim=-1, keepdim=True).detach()  # (N, T, V) max 0: no cancellation between two big terms
-    probs = torch.softmax(z, dim=-1)  # (N, T, V)
-    return torch.logsumexp(z, dim=-1) - (probs * z).sum(dim=-1)  # (N, T)
+    # -sum_v p_v log p_v from the log-softmax (no cancellation between two big terms); a -inf log-prob (a masked
+    # entry) is clamped to a finite one, whose probability exp() still makes 0: 0 * finite, never 0 * -inf
+    logp = torch.log_softmax(logits, dim=-1).clamp_min(torch.finfo(logits.dtype).min)  # (N, T, V)
+    return -(logp.exp() * logp).sum(dim=-1)  # (N, T)
 
 
 def token_logprobs(logits: Tensor, tokens: Tensor) -> Tensor:
