@@ -24,6 +24,8 @@ import torch
 
 from engine.losses import entropy_from_logits, token_logprobs
 
+METRIC_ROWS = 256  # rows of (rows, vocabulary) a metric-only computation takes at once
+
 
 @dataclass
 class MicroBatch:
@@ -127,9 +129,11 @@ def policy_logprobs(model, mb: MicroBatch, temperature: float, with_entropy: boo
     logp = per_token(token_logprobs(z[None], tokens[None])[0], mb)          # (g*G, T)
     if not with_entropy:
         return logp, None
-    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-        entropy = per_token(entropy_from_logits(z[None])[0], mb)             # (g*G, T)
-    return logp, entropy
+    if entropy_grad and torch.is_grad_enabled():                              # a loss term
+        return logp, per_token(entropy_from_logits(z[None])[0], mb)          # (g*G, T)
+    with torch.no_grad():  # a metric, in slices of rows: its vocabulary-sized temporaries stay ~50 MB
+        entropy = torch.cat([entropy_from_logits(part[None])[0] for part in z.split(METRIC_ROWS)])  # (n,)
+    return logp, per_token(entropy, mb)                                       # (g*G, T)
 
 
 @contextmanager

@@ -1,8 +1,10 @@
 """Packed groups: one prompt copy + G completions with a block mask give exactly the log-probs of G separate
 unpadded forward passes; micro-batches respect their token budget."""
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from engine import batch
 from engine.batch import pack_groups, policy_logprobs, split_groups_by_tokens
 
 
@@ -47,7 +49,9 @@ def test_uneven_groups_pad_only_at_the_end():
     assert visible[4].tolist() == [True, True, False, False, True, False]   # a padding query: never an empty row
 
 
-def test_packed_logprobs_match_separate_unpadded_forwards(tiny_model):
+@pytest.mark.parametrize("metric_rows", [256, 3], ids=["entropy-at-once", "entropy-in-slices"])
+def test_packed_logprobs_match_separate_unpadded_forwards(tiny_model, monkeypatch, metric_rows):
+    monkeypatch.setattr(batch, "METRIC_ROWS", metric_rows)   # 10 real tokens: one slice, or four
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
     prompts = [[5, 6, 7, 8, 9], [10, 11]]
     completions = [[20, 21], [22, 23, 24, 25], [26], [27, 28, 29]]   # G = 2
