@@ -27,7 +27,6 @@ node.
 """
 from __future__ import annotations
 
-import _thread
 import argparse
 import json
 import os
@@ -161,11 +160,12 @@ def stop_on_interrupt(signum, frame) -> None:
 def redeliver_lost_interrupt(unraisable) -> None:
     """A Ctrl-C that lands while Python runs a finalizer (a weakref callback or a __del__; matplotlib's plots run
     thousands) raises its KeyboardInterrupt there, where Python prints it and drops it: the run would train on,
-    deaf to Ctrl-C. Deliver it again, from a timer thread, so that it lands after this hook has returned."""
+    deaf to Ctrl-C. Send it again to the main thread, as the terminal did (a blocking call there returns early),
+    from a timer thread, so that it lands after this hook has returned."""
     if unraisable.exc_type is not KeyboardInterrupt:
         return sys.__unraisablehook__(unraisable)
     signal.signal(signal.SIGINT, stop_on_interrupt)
-    threading.Timer(0.1, _thread.interrupt_main).start()
+    threading.Timer(0.1, signal.pthread_kill, args=(threading.main_thread().ident, signal.SIGINT)).start()
 
 
 def interrupted(run_dir: Path, args) -> int:

@@ -10,6 +10,8 @@ LOST_IN_A_FINALIZER = textwrap.dedent("""
     import signal, sys, time, weakref
     from engine.train_cli import stop_on_ctrl_c
 
+    STEP = 3600
+
     stop_on_ctrl_c()
     class Plot: pass
     plot = Plot()
@@ -18,8 +20,7 @@ LOST_IN_A_FINALIZER = textwrap.dedent("""
     try:
         del plot
         print("dropped, training on", flush=True)
-        for _ in range(600):
-            time.sleep(0.1)  # a training loop
+        time.sleep(STEP)  # a training step, blocked in one call (the re-sent Ctrl-C must cut it short)
         print("never stopped")
     except KeyboardInterrupt:
         print("stopped")
@@ -44,11 +45,11 @@ def test_a_ctrl_c_dropped_in_a_finalizer_is_delivered_again():
 
 def test_other_exceptions_in_finalizers_are_still_reported():
     done = run(LOST_IN_A_FINALIZER.replace("signal.raise_signal(signal.SIGINT)", "1 / 0")
-               .replace("range(600)", "range(1)"))
+               .replace("STEP = 3600", "STEP = 0.1"))
     assert done.stdout.splitlines() == ["dropped, training on", "never stopped"], done.stderr
     assert "Exception ignored" in done.stderr and "ZeroDivisionError" in done.stderr
 
 
 def test_a_background_job_keeps_ignoring_ctrl_c():
-    done = run(LOST_IN_A_FINALIZER.replace("range(600)", "range(5)"), ignore_sigint=True)
+    done = run(LOST_IN_A_FINALIZER.replace("STEP = 3600", "STEP = 0.5"), ignore_sigint=True)
     assert done.stdout.splitlines() == ["dropped, training on", "never stopped"], done.stderr
