@@ -38,6 +38,14 @@ def init_distributed() -> None:
         deepspeed.init_distributed(dist_backend=dev.dist_backend(), verbose=False)
 
 
+def shutdown() -> None:
+    """Destroy the process group at a clean end, on every rank: a process that exits with gloo's worker threads
+    still alive can abort in the interpreter's teardown ("terminate called without an active exception",
+    SIGABRT) after a run that went well. Not on error paths, where peers may still be in a collective."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -77,6 +77,7 @@ def train_command(args) -> int:
 
 
 def train_or_launch(cfg, run_dir: Path, args) -> int:
+    from engine import distributed as D
     from engine.checkpoint import latest_checkpoint
     from engine.models import ModelLoadError
     from engine.reward_model import finished_members
@@ -96,6 +97,7 @@ def train_or_launch(cfg, run_dir: Path, args) -> int:
         summary = train_reward_model(cfg, run_dir, resume=bool(args.resume))
     except (ModelLoadError, FileNotFoundError, TrainingStopped, ValueError) as exc:
         return fail(str(exc))
+    D.shutdown()
     if int(os.environ.get("RANK", 0)) == 0:
         print(json.dumps(summary))
     return 0

@@ -272,6 +272,7 @@ def train_or_launch(cfg, run_dir: Path, args) -> int:
         if not D.lost_peer(exc):
             raise
         return lost_peers(run_dir, args, exc)
+    D.shutdown()
     if int(os.environ.get("RANK", 0)) == 0:
         print(json.dumps(summary))
     return 0

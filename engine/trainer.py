@@ -562,4 +562,6 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> dict:
         run.scorer.close()
         if run.logger:
             run.logger.close()
+    if hasattr(run.sampler, "close"):  # (vllm) its engine and process groups go before the trainer's (D.shutdown)
+        run.sampler.close()
     return {"run_dir": str(run_dir), "steps": run.step, **run.history}
