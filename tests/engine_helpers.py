@@ -70,20 +70,27 @@ def run_cli(*args: str, timeout: int = 600, env: dict | None = None):
                           timeout=timeout, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
+def with_ctrl_c(ignored: bool = False):
+    """A `preexec_fn` that gives a child Ctrl-C's default disposition (a terminal's foreground job), or ignores it
+    (a shell's background job), whatever pytest itself inherited."""
+    import signal
+
+    def disposition() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else signal.SIG_DFL)
+
+    return disposition
+
+
 def start_cli(*args: str, log_dir: Path, marker: str):
     """`rlvr ARGS` started as a terminal starts a foreground job: in a process group of its own (so a test can
     send it a terminal's Ctrl-C with os.killpg) and with Ctrl-C's default disposition, whatever pytest inherited
     (CI may run the suite with SIGINT ignored, as a shell's background job, which `rlvr train` honours);
     stdout/stderr to files in `log_dir`. Every process it starts inherits RLVR_TEST_MARK=`marker` (see
     `marked_processes`)."""
-    import signal
     import subprocess
 
-    def as_a_foreground_job() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
     return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=REPO, start_new_session=True,
-                            preexec_fn=as_a_foreground_job,
+                            preexec_fn=with_ctrl_c(),
                             stdout=(log_dir / "stdout").open("w"), stderr=(log_dir / "stderr").open("w"),
                             env={**os.environ, "OMP_NUM_THREADS": "1", "RLVR_TEST_MARK": marker})
 

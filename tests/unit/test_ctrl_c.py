@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from engine_helpers import REPO
+from engine_helpers import REPO, with_ctrl_c
 
 LOST_IN_A_FINALIZER = textwrap.dedent("""
     import signal, sys, time, weakref
@@ -28,13 +28,8 @@ LOST_IN_A_FINALIZER = textwrap.dedent("""
 
 
 def run(script: str, ignore_sigint: bool = False) -> subprocess.CompletedProcess:
-    import signal
-
-    def as_launched() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL)
-
     return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          preexec_fn=as_launched)
+                          preexec_fn=with_ctrl_c(ignored=ignore_sigint))
 
 
 def test_a_ctrl_c_dropped_in_a_finalizer_is_delivered_again():
