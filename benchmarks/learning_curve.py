@@ -38,9 +38,13 @@ def run_seed(seed: int, config: str | None, out_dir: Path, threads: int,
                             env={**os.environ, "OMP_NUM_THREADS": str(threads)}), out_dir / name
 
 
-def summarize(run_dir: Path) -> dict:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+def summarize(run_dir: Path) -> dict | None:
+    """The run's evals and rewards so far; None when it logged no eval."""
+    metrics = run_dir / "metrics.jsonl"
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.is_file() else []
     evals = [(r.get("time/elapsed_min", 0.0), r["step"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
+    if not evals:
+        return None
     last = rows[-1]
     return {"run_dir": str(run_dir), "steps": last["step"], "minutes": last.get("time/elapsed_min"),
             "baseline_accuracy": evals[0][2], "final_accuracy": evals[-1][2],
@@ -57,10 +61,8 @@ def finish(seed: int, proc: subprocess.Popen, run_dir: Path) -> dict | None:
     failed = (f"rlvr train was killed by {signal.Signals(-code).name}" + (" (out of memory?)" if code == -9 else "")
               if code < 0 else f"rlvr train exited with status {code}")
     print(f"error: seed {seed}: {failed}; its output is in {run_dir}", file=sys.stderr)
-    metrics = run_dir / "metrics.jsonl"
-    if not metrics.is_file() or '"eval/accuracy"' not in metrics.read_text():
-        return None
-    return {**summarize(run_dir), "failed": failed}
+    summary = summarize(run_dir)
+    return summary and {**summary, "failed": failed}
 
 
 def plot(results: dict[int, dict], png: Path, title: str, ylabel: str) -> None:
