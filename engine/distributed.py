@@ -12,20 +12,25 @@ therefore set by hand (`set_gradient_accumulation_boundary`) instead of a fixed 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import secrets
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Callable
 
-import deepspeed
 import torch
 import torch.distributed as dist
 
 from engine import device as dev
 from engine.config import Config
+
+# DeepSpeed logs to stdout, which is for our commands' results: its log handler keeps the stream it is made with
+with contextlib.redirect_stdout(sys.stderr):
+    import deepspeed
 
 
 def init_distributed() -> None:
@@ -35,7 +40,8 @@ def init_distributed() -> None:
                           MASTER_PORT=str(free_port()))
     if not dist.is_initialized():
         dev.use_local_device()
-        deepspeed.init_distributed(dist_backend=dev.dist_backend(), verbose=False)
+        with contextlib.redirect_stdout(sys.stderr):  # (on CPU it prints a line as it builds its shared-memory op)
+            deepspeed.init_distributed(dist_backend=dev.dist_backend(), verbose=False)
 
 
 def shutdown() -> None:

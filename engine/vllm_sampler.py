@@ -233,6 +233,7 @@ def import_vllm():
     install."""
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process engine: weight sync passes tensors directly
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # (its default, stdout, is for our results)
     try:
         from vllm import LLM
     except ImportError as exc:

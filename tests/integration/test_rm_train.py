@@ -43,8 +43,8 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
+def stdout_json(stdout: str) -> dict:
+    return json.loads(stdout)  # the command's result alone: DeepSpeed's log goes to stderr
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def trained(tmp_path_factory, tiny_model, prefs) -> tuple[Path, dict]:
     result = run_cli("rm", "train", f"data.path={prefs}", f"model.path={tiny_model}", f"log.output_dir={out}",
                      "log.run_name=rm", "train.steps=40", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
-    return out / "rm", last_json(result.stdout)
+    return out / "rm", stdout_json(result.stdout)
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_rm_eval_prints_accuracy_n_and_length_corr(trained, prefs):
     run_dir, _ = trained
     result = run_cli("rm", "eval", str(run_dir / "model"), str(prefs))
     assert result.returncode == 0, result.stderr[-3000:]
-    out = last_json(result.stdout)
+    out = stdout_json(result.stdout)
     assert out["n"] == 400 and out["skipped"] == len(BAD_LINES) and out["ensemble_size"] == 1
     assert out["accuracy"] >= 0.9 and -1 <= out["length_corr"] <= 1
     assert "skipped 3 bad rows" in result.stderr
@@ -152,7 +152,7 @@ def test_an_ensemble_of_two_has_members_that_differ(ensemble, prefs, graded_rows
     assert set(a) == set(b) and all(not torch.equal(a[k], b[k]) for k in a)  # every tensor differs, head included
     assert "eval/ensemble/accuracy" in metrics(ensemble)[-1]
 
-    evaluated = last_json(run_cli("rm", "eval", str(model_dir), str(prefs)).stdout)
+    evaluated = stdout_json(run_cli("rm", "eval", str(model_dir), str(prefs)).stdout)
     assert evaluated["ensemble_size"] == 2 and len(evaluated["members"]) == 2
     assert evaluated["members"][0] != evaluated["members"][1]
     assert all({"accuracy", "length_corr"} <= set(m) for m in evaluated["members"])
@@ -228,7 +228,7 @@ def test_two_processes_train_one_reward_model(tiny_model, prefs, tmp_path):
     result = run_cli("rm", "train", "--nproc", "2", f"data.path={prefs}", f"model.path={tiny_model}",
                      f"log.output_dir={tmp_path}", "log.run_name=ddp", "train.steps=20", "train.zero_stage=2", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = last_json(result.stdout)
+    summary = stdout_json(result.stdout)
     assert summary["eval/accuracy"] >= 0.9
     assert (tmp_path / "ddp" / "model" / "reward_model.json").is_file()
 
@@ -240,7 +240,7 @@ def test_the_default_backbone_trains_and_grades_on_cpu(prefs, tmp_path):
                      "train.steps=2", "train.batch_size=4", "train.micro_batch_size=2", "data.eval_limit=8",
                      "eval.stats_samples=8", "log.progress=false", "log.tensorboard=false")
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = last_json(result.stdout)
+    summary = stdout_json(result.stdout)
     assert summary["eval_pairs"] == 8 and "eval/accuracy" in summary
     model_dir = tmp_path / "smol" / "model"
     [grade] = rm_grader.reward_model_grader.grade([Sample("4", {}, [{"role": "user", "content": "2+2?"}])],

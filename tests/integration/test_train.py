@@ -27,7 +27,7 @@ def test_two_steps_change_the_parameters(tiny_model, tiny_config, tmp_path):
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "tiny"
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-000002"]  # step 1 pruned
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = json.loads(result.stdout)  # stdout holds the result alone (DeepSpeed's log goes to stderr)
     assert summary["steps"] == 2 and summary["run_dir"] == str(run_dir)
     before, after = weights(tiny_model), weights(run_dir / "checkpoints" / "step-000002" / "hf")
     changed = [k for k in before if not torch.equal(before[k], after[k])]
@@ -110,7 +110,7 @@ def test_eval_command_scores_a_checkpoint(tiny_config, tmp_path):
     ckpt = tmp_path / "runs" / "tiny" / "checkpoints" / "step-000001"
     result = run_cli("eval", str(ckpt), "eval.size=4", "eval.k=3")
     assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = json.loads(result.stdout)
     assert 0.0 <= out["eval/accuracy"] <= 1.0 and "eval/arithmetic/accuracy" in out
     assert 0.0 <= out["eval/avg@3"] <= out["eval/pass@3"] <= 1.0
 

@@ -192,6 +192,7 @@ def metrics(run_dir: Path) -> list[dict]:
 def test_train_then_eval_with_the_vllm_backend(vllm_config, vllm_tiny, tmp_path):
     result = run_cli("train", *vllm_config, "train.steps=2")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["steps"] == 2  # stdout is the result alone: vLLM's log goes to stderr
     run_dir = tmp_path / "runs" / "tiny"
     rows = metrics(run_dir)
     assert [r["step"] for r in rows] == [0, 1, 2]
@@ -206,7 +207,7 @@ def test_train_then_eval_with_the_vllm_backend(vllm_config, vllm_tiny, tmp_path)
     evaluated = run_cli("eval", str(run_dir / "checkpoints" / "step-000002"), "rollout.backend=vllm",
                         "vllm.kv_cache_gib=1", "eval.size=4", "eval.k=2")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    out = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    out = json.loads(evaluated.stdout)
     assert 0.0 <= out["eval/avg@2"] <= out["eval/pass@2"] <= 1.0 and "eval/accuracy" in out
 
 
