@@ -10,6 +10,8 @@
 Atomic: everything is written into `step-000020.tmp/` and renamed when complete, so a run killed at any moment
 (SIGKILL included) leaves either the whole checkpoint or none; `latest_checkpoint` ignores `.tmp` leftovers and
 `remove_partial` deletes them when the run starts again. Only the `keep` most recent checkpoints are kept.
+A write that fails on a full disk removes its partial checkpoint at once and raises `DiskFull`, whose message says
+which checkpoint is kept, how much one takes and how to go on.
 """
 from __future__ import annotations
 
@@ -25,6 +27,24 @@ import torch
 from engine import distributed as D
 
 DS_TAG = "state"
+DISK_FULL = 64 * 2**20  # bytes left on the device below which a failed write is taken for a full disk
+
+
+class DiskFull(RuntimeError):
+    """A checkpoint could not be written for lack of space; the message says what was kept and how to go on."""
+
+
+def readable(n_bytes: float) -> str:
+    """A size as people read it: 1536 -> '1.5 KiB'."""
+    units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+    i = 0
+    while n_bytes >= 1024 and i < len(units) - 1:
+        n_bytes, i = n_bytes / 1024, i + 1
+    return f"{n_bytes:.0f} bytes" if i == 0 else f"{n_bytes:.1f} {units[i]}"
+
+
+def disk_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -51,14 +71,26 @@ def save_checkpoint(run_dir: Path, step: int, engine, tokenizer, trainer_state: 
         tmp.mkdir(parents=True)
     D.barrier()
     weights = D.full_state_dict(engine)
-    engine.save_checkpoint(str(tmp / "ds"), tag=DS_TAG)
-    if critic is not None:
-        critic.save_checkpoint(str(tmp / "critic"), tag=DS_TAG)
-    torch.save(rng_state(), tmp / f"rng-rank{D.rank()}.pt")
-    if D.rank() == 0:
-        engine.module.save_pretrained(tmp / "hf", state_dict=weights, safe_serialization=True)
-        tokenizer.save_pretrained(tmp / "hf")
-        (tmp / "trainer_state.json").write_text(json.dumps({**trainer_state, "step": step}, indent=1))
+    try:
+        engine.save_checkpoint(str(tmp / "ds"), tag=DS_TAG)
+        if critic is not None:
+            critic.save_checkpoint(str(tmp / "critic"), tag=DS_TAG)
+        torch.save(rng_state(), tmp / f"rng-rank{D.rank()}.pt")
+        if D.rank() == 0:
+            engine.module.save_pretrained(tmp / "hf", state_dict=weights, safe_serialization=True)
+            tokenizer.save_pretrained(tmp / "hf")
+            (tmp / "trainer_state.json").write_text(json.dumps({**trainer_state, "step": step}, indent=1))
+    except Exception as exc:
+        free = shutil.disk_usage(tmp.parent).free
+        shutil.rmtree(tmp, ignore_errors=True)  # as big as a whole checkpoint, and useless
+        if free >= DISK_FULL:
+            raise
+        last = latest_checkpoint(run_dir)
+        kept = (f"the last complete one, {last.name}, is kept; each takes {readable(disk_size(last))}" if last else
+                "no checkpoint was complete yet")
+        raise DiskFull(f"the disk is full: {final} could not be written ({readable(free)} left there). The "
+                       f"partial checkpoint is removed and {kept}. Free some space (or lower "
+                       f"train.keep_checkpoints), then go on with --resume {run_dir}.") from exc
     D.barrier()
     if D.rank() == 0:
         shutil.rmtree(final, ignore_errors=True)

@@ -78,7 +78,7 @@ def train_command(args) -> int:
 
 def train_or_launch(cfg, run_dir: Path, args) -> int:
     from engine import distributed as D
-    from engine.checkpoint import latest_checkpoint
+    from engine.checkpoint import DiskFull, latest_checkpoint
     from engine.models import ModelLoadError
     from engine.reward_model import finished_members
     from engine.rm_grader import MANIFEST
@@ -95,7 +95,7 @@ def train_or_launch(cfg, run_dir: Path, args) -> int:
         return launch(args.nproc, cfg, run_dir, bool(args.resume), ("rm", "train"))
     try:
         summary = train_reward_model(cfg, run_dir, resume=bool(args.resume))
-    except (ModelLoadError, FileNotFoundError, TrainingStopped, ValueError) as exc:
+    except (ModelLoadError, FileNotFoundError, TrainingStopped, DiskFull, ValueError) as exc:
         return fail(str(exc))
     D.shutdown()
     if int(os.environ.get("RANK", 0)) == 0:

@@ -259,6 +259,7 @@ def train_or_launch(cfg, run_dir: Path, args) -> int:
         return launch(args.nproc, cfg, run_dir, bool(args.resume), nnodes=args.nnodes, node_rank=args.node_rank,
                       master_addr=args.master_addr, master_port=args.master_port)
     from engine import distributed as D
+    from engine.checkpoint import DiskFull
     from engine.models import ModelLoadError
     from engine.trainer import TrainingStopped, train
     try:
@@ -266,7 +267,7 @@ def train_or_launch(cfg, run_dir: Path, args) -> int:
             D.init_distributed()
             D.check_same_run(run_dir, cfg)
         summary = train(cfg, run_dir, resume=bool(args.resume))
-    except (ModelLoadError, FileNotFoundError, TrainingStopped, ValueError) as exc:
+    except (ModelLoadError, FileNotFoundError, TrainingStopped, DiskFull, ValueError) as exc:
         return fail(str(exc))
     except RuntimeError as exc:
         if not D.lost_peer(exc):

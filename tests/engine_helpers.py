@@ -62,11 +62,11 @@ def make_vllm_tiny_model(path: Path) -> Path:
     return path
 
 
-def run_cli(*args: str, timeout: int = 600, env: dict | None = None):
-    """`rlvr ARGS` in a subprocess, as a user runs it."""
+def run_cli(*args: str, timeout: int = 600, env: dict | None = None, wrapper: tuple[str, ...] = ()):
+    """`rlvr ARGS` in a subprocess, as a user runs it (under `wrapper`, a command that runs the rest, if given)."""
     import subprocess
 
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
+    return subprocess.run([*wrapper, sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 

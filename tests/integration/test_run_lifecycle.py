@@ -4,7 +4,10 @@ that are not a terminal. Real `rlvr` subprocesses on the tiny model; no mocks.""
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import signal
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -138,3 +141,35 @@ def test_progress_off_a_terminal_is_one_plain_line_per_step(tiny_config):
     assert [line.split()[:2] for line in progress] == [["step", "1/2"], ["step", "2/2"]], result.stderr
     assert "s/step" in progress[-1]
     assert "…" not in result.stderr and "━" not in result.stderr  # no frame of a live display
+
+
+def on_a_small_disk(size: str, run_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`rlvr ARGS` with `run_dir`'s parent on a real tmpfs of `size`, mounted in a mount namespace of its own (gone
+    when it ends); stdout ends with what the run's checkpoints directory then held."""
+    script = ('mount -t tmpfs -o size="$0" tmpfs "$1" && shift && { "$@"; rc=$?; echo CHECKPOINTS; '
+              f'ls -A {shlex.quote(str(run_dir / "checkpoints"))}; exit $rc; }}')
+    return run_cli(*args, wrapper=("unshare", "--mount", "--propagation", "private", "sh", "-c", script, size,
+                                   str(run_dir.parent)))
+
+
+def can_mount_tmpfs() -> bool:
+    """Whether this user may mount a tmpfs in a mount namespace of its own (root may)."""
+    probe = ["unshare", "--mount", "--propagation", "private", "mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs",
+             str(Path.home())]
+    return shutil.which("unshare") is not None and subprocess.run(probe, capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="needs a tmpfs in a mount namespace (unshare --mount, as root)")
+@pytest.mark.parametrize("size, kept", [("400k", None), ("1200k", "step-000001")])
+def test_a_full_disk_stops_with_what_was_kept_and_how_to_go_on(tiny_config, tmp_path, size, kept):
+    # a real full disk: the tiny run's files fit in `size`, its checkpoints (~700 KiB each) one or none
+    run_dir = tmp_path / "runs" / "tiny"
+    run_dir.parent.mkdir()
+    result = on_a_small_disk(size, run_dir, "train", *tiny_config, "train.save_every=1", "train.keep_checkpoints=1")
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: the disk is full") and f"--resume {run_dir}" in error, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert (f"the last complete one, {kept}, is kept" if kept else "no checkpoint was complete yet") in error
+    left = result.stdout.split("CHECKPOINTS\n")[-1].split()
+    assert left == ([kept] if kept else [])  # the partial checkpoint is gone
