@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich import filesize
 
 from engine import distributed as D
 
@@ -32,15 +33,6 @@ DISK_FULL = 64 * 2**20  # bytes left on the device below which a failed write is
 
 class DiskFull(RuntimeError):
     """A checkpoint could not be written for lack of space; the message says what was kept and how to go on."""
-
-
-def readable(n_bytes: float) -> str:
-    """A size as people read it: 1536 -> '1.5 KiB'."""
-    units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
-    i = 0
-    while n_bytes >= 1024 and i < len(units) - 1:
-        n_bytes, i = n_bytes / 1024, i + 1
-    return f"{n_bytes:.0f} bytes" if i == 0 else f"{n_bytes:.1f} {units[i]}"
 
 
 def disk_size(path: Path) -> int:
@@ -86,9 +78,9 @@ def save_checkpoint(run_dir: Path, step: int, engine, tokenizer, trainer_state: 
         if free >= DISK_FULL:
             raise
         last = latest_checkpoint(run_dir)
-        kept = (f"the last complete one, {last.name}, is kept; each takes {readable(disk_size(last))}" if last else
+        kept = (f"the last complete one, {last.name}, is kept; each takes {filesize.decimal(disk_size(last))}" if last else
                 "no checkpoint was complete yet")
-        raise DiskFull(f"the disk is full: {final} could not be written ({readable(free)} left there). The "
+        raise DiskFull(f"the disk is full: {final} could not be written ({filesize.decimal(free)} left there). The "
                        f"partial checkpoint is removed and {kept}. Free some space (or lower "
                        f"train.keep_checkpoints), then go on with --resume {run_dir}.") from exc
     D.barrier()

